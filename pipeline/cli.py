@@ -1,0 +1,187 @@
+"""The Typer app: the only place that prints verdicts and picks exit codes."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from pipeline import config, mbox, series as series_mod, tree as trees, ui
+from pipeline.errors import WqciError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
+tree_app = typer.Typer(no_args_is_help=True, help="Base kernel trees.")
+app.add_typer(series_app, name="series")
+app.add_typer(tree_app, name="tree")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Echo every command as `$ cmd`."),
+) -> None:
+    """wqci: validate mailed Linux kernel patch series."""
+    _state["debug"] = debug
+    ui.setup_logging(verbose or debug)
+
+
+def guarded(func: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        run_guarded(lambda: func(*args, **kwargs))
+
+    return wrapper
+
+
+def layout() -> config.Layout:
+    return config.Layout()
+
+
+def log_file(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return layout().cache / "logs" / f"{stamp}-{name}.log"
+
+
+# ---------------------------------------------------------------- series
+
+
+@series_app.command("list")
+@guarded
+def series_list() -> None:
+    """Name, patches, base and title of every series."""
+    lay = layout()
+    rows = []
+    for name in config.series_names(lay):
+        s = config.load_series(lay, name)
+        rows.append((s.name, len(s.patches), s.base, s.title))
+    print(ui.table(("series", "patches", "base", "title"), rows))
+
+
+@series_app.command("show")
+@guarded
+def series_show(name: str) -> None:
+    """Subjects, authors, files and diffstat of one series."""
+    lay = layout()
+    s = config.load_series(lay, name)
+    print(f"{s.name} v{s.version}: {s.title}")
+    print(f"  author: {s.author}   date: {s.date}   base: {s.base}")
+    for link in s.links:
+        print(f"  link:   {link}")
+    if s.description:
+        print("\n" + "\n".join("  " + ln for ln in s.description.splitlines()))
+    print()
+    for i, p in enumerate(s.patches, 1):
+        print(f"  [{i}/{len(s.patches)}] {p.subject}")
+        print(f"        {p.file}")
+    for claim in s.claims:
+        print(f"\n  claim:   {claim.claim}\n  measure: {claim.measure}")
+    print("\n" + series_mod.diffstat(lay, s))
+
+
+@series_app.command("import")
+@guarded
+def series_import(
+    file: Path = typer.Argument(..., help="An mbox file or a maildir."),
+    name: str = typer.Option(..., "--name", help="Name of the new series (directory under patches/)."),
+    base: Optional[str] = typer.Option(None, "--base", help="Base tree name (default: the default tree)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing series of that name."),
+) -> None:
+    """Import a mailed series into patches/NAME/."""
+    lay = layout()
+    base_name = config.load_trees(lay).get(base).name
+    done = mbox.import_series(file, name, lay.patches, base=base_name, force=force)
+    ui.info(f"imported {len(done.patches)} patches (v{done.version}) into {done.directory}, "
+            f"skipped {done.skipped} other messages")
+    for p in done.patches:
+        print(f"  {p}")
+
+
+# ---------------------------------------------------------------- trees
+
+
+@tree_app.command("fetch")
+@guarded
+def tree_fetch(name: Optional[str] = typer.Argument(None, help="Tree name from configs/trees.yaml.")) -> None:
+    """Download, verify and unpack a base tree into the cache (once)."""
+    lay = layout()
+    tree = config.load_trees(lay).get(name)
+    started = time.monotonic()
+    info = trees.fetch(lay, tree, log_path=log_file(f"fetch-{tree.name}"))
+    ui.info(f"tree {tree.name}: {info.repo} at {info.commit[:12]} ({tree.tag}) in {time.monotonic() - started:.1f} s")
+
+
+@tree_app.command("show")
+@guarded
+def tree_show() -> None:
+    """The configured trees and their state in the cache."""
+    lay = layout()
+    cfg = config.load_trees(lay)
+    rows = []
+    for name in sorted(cfg.trees):
+        r = trees.describe(lay, cfg.trees[name])
+        rows.append((r["name"] + (" (default)" if name == cfg.default else ""), r["package"], r["state"],
+                     r["commit"], r["path"]))
+    print(ui.table(("tree", "package", "state", "commit", "path"), rows))
+
+
+# ---------------------------------------------------------------- apply
+
+
+@app.command("apply")
+@guarded
+def apply_cmd(
+    series: str = typer.Option(..., "--series", help="Series name (see `wqci series list`)."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    onto: Optional[str] = typer.Option(None, "--onto", help="Apply onto this revision instead of the base."),
+) -> None:
+    """Apply a series in a worktree under the cache, one commit per patch."""
+    lay = layout()
+    s = config.load_series(lay, series)
+    tree = config.load_trees(lay).get(s.base)
+    log = log_file(f"apply-{s.name}")
+    info = trees.resolve(lay, tree, tree_path, onto, log_path=log)
+    result = series_mod.apply(lay, s, info, log_path=log)
+    ui.info(f"applied {s.name} ({len(result.patches)} patches) onto {info.name} {result.base[:12]}")
+    print(f"worktree: {result.worktree}")
+    for p in result.patches:
+        print(f"  {p.commit[:12]} [{p.number}/{p.total}] {p.ref.subject}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_guarded(func: Callable[[], None]) -> None:
+    """Run one command body; WqciError becomes one `E:` line and its exit code."""
+    try:
+        func()
+    except WqciError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        ui.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        report = exc.fields.get("report")
+        if report:
+            # The first line of the report is already in the E: line.
+            print("\n".join(str(report).splitlines()[1:]), file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        raise typer.Exit(130) from None
+
+
+def main() -> None:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so children are reaped.
+    signal.signal(signal.SIGTERM, _terminate)
+    app()

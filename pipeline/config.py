@@ -1,0 +1,272 @@
+"""Facts as data: YAML under configs/ and patches/, loaded into frozen dataclasses.
+
+Every validation error names the file and the field, so a typo in a YAML file
+ends as one `E:` line the user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pipeline.errors import ConfigError, UnknownName
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the project's data and wqci's cache live."""
+
+    root: Path = PROJECT_ROOT
+    cache: Path = field(default_factory=lambda: default_cache())
+
+    @property
+    def configs(self) -> Path:
+        return self.root / "configs"
+
+    @property
+    def patches(self) -> Path:
+        return self.root / "patches"
+
+    @property
+    def guest(self) -> Path:
+        return self.root / "guest"
+
+
+def default_cache() -> Path:
+    env = os.environ.get("WQCI_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "wqci"
+
+
+# ---------------------------------------------------------------- YAML helpers
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path=path, detail="file not found") from None
+    except OSError as exc:
+        raise ConfigError(path=path, detail=exc.strerror or str(exc)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(path=path, detail=f"invalid YAML: {where}{problem}") from None
+
+
+class Fields:
+    """Typed access to one YAML mapping; errors name the file and the field."""
+
+    def __init__(self, data: Any, path: Path, where: str = "") -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(path=path, detail=f"{where or 'top level'}: expected a mapping")
+        self.data = data
+        self.path = path
+        self.where = where
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _fail(self, key: str, detail: str) -> ConfigError:
+        return ConfigError(path=self.path, detail=f"field '{self._name(key)}': {detail}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                raise self._fail(key, "missing")
+            return default
+        value = self.data[key]
+        if kind is int and isinstance(value, bool):
+            raise self._fail(key, "expected int")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self._fail(key, f"expected {names}, got {type(value).__name__}")
+        return value
+
+    def str(self, key: str, default: Any = ...) -> Any:
+        return self.get(key, str, default)
+
+    def strs(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, (list, tuple), default)
+        for item in value:
+            if not isinstance(item, str):
+                raise self._fail(key, "expected a list of strings")
+        return tuple(value)
+
+    def sub(self, key: str, default: Any = ...) -> "Fields":
+        return Fields(self.get(key, dict, default), self.path, self._name(key))
+
+    def items(self, key: str, default: Any = ...) -> list["Fields"]:
+        value = self.get(key, list, default)
+        return [Fields(item, self.path, f"{self._name(key)}[{i}]") for i, item in enumerate(value)]
+
+    def check_keys(self, allowed: set[str]) -> None:
+        unknown = sorted(set(self.data) - allowed)
+        if unknown:
+            raise ConfigError(
+                path=self.path,
+                detail=f"{self.where or 'top level'}: unknown field '{unknown[0]}'; "
+                f"valid fields: {', '.join(sorted(allowed))}",
+            )
+
+
+def pick(kind: str, name: str, table: Mapping[str, Any], where: Path | str) -> Any:
+    """Select a named entry; a miss lists the options."""
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownName(kind=kind, name=name, where=where, options=", ".join(sorted(table)) or "(none)") from None
+
+
+# ---------------------------------------------------------------- trees
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A named base tree: a Debian source package pinned by its .deb's sha256."""
+
+    name: str
+    package: str
+    version: str
+    suite: str
+    sha256: str
+    tarball: str
+    description: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"v{self.version}"
+
+
+@dataclass(frozen=True)
+class Trees:
+    default: str
+    trees: Mapping[str, Tree]
+    path: Path
+
+    def get(self, name: str | None) -> Tree:
+        return pick("tree", name or self.default, self.trees, self.path)
+
+
+def load_trees(layout: Layout) -> Trees:
+    path = layout.configs / "trees.yaml"
+    top = Fields(load_yaml(path), path)
+    top.check_keys({"default", "trees"})
+    trees = {}
+    for name, raw in top.get("trees", dict).items():
+        f = Fields(raw, path, f"trees.{name}")
+        f.check_keys({"package", "version", "suite", "sha256", "tarball", "description"})
+        trees[name] = Tree(
+            name=name,
+            package=f.str("package"),
+            version=f.str("version"),
+            suite=f.str("suite"),
+            sha256=f.str("sha256"),
+            tarball=f.str("tarball"),
+            description=f.str("description", ""),
+        )
+    default = top.str("default")
+    pick("tree", default, trees, f"{path}: default")
+    return Trees(default=default, trees=trees, path=path)
+
+
+# ---------------------------------------------------------------- series
+
+
+@dataclass(frozen=True)
+class PatchRef:
+    file: str
+    subject: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    measure: str
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    title: str
+    version: int
+    base: str
+    author: str
+    date: str
+    description: str
+    links: tuple[str, ...]
+    patches: tuple[PatchRef, ...]
+    claims: tuple[Claim, ...]
+    reconstruction: str
+    rebase: str
+    directory: Path
+
+    def patch_paths(self) -> list[Path]:
+        return [self.directory / p.file for p in self.patches]
+
+
+SERIES_KEYS = {
+    "name", "title", "version", "base", "author", "date", "description", "links",
+    "patches", "claims", "reconstruction", "rebase",
+}
+
+
+def load_series_file(path: Path) -> Series:
+    f = Fields(load_yaml(path), path)
+    f.check_keys(SERIES_KEYS)
+    patches = []
+    for p in f.items("patches"):
+        p.check_keys({"file", "subject", "message_id"})
+        ref = PatchRef(file=p.str("file"), subject=p.str("subject"), message_id=p.str("message_id", ""))
+        if not (path.parent / ref.file).is_file():
+            raise ConfigError(path=path, detail=f"field '{p.where}.file': {ref.file} does not exist")
+        patches.append(ref)
+    if not patches:
+        raise ConfigError(path=path, detail="field 'patches': the series has no patches")
+    claims = []
+    for c in f.items("claims", []):
+        c.check_keys({"claim", "measure"})
+        claims.append(Claim(claim=c.str("claim"), measure=c.str("measure")))
+    name = f.str("name")
+    if name != path.parent.name:
+        raise ConfigError(path=path, detail=f"field 'name': '{name}' differs from the directory name '{path.parent.name}'")
+    return Series(
+        name=name,
+        title=f.str("title"),
+        version=f.get("version", int),
+        base=f.str("base"),
+        author=f.str("author"),
+        date=str(f.get("date", (str, object))),
+        description=f.str("description", "").strip(),
+        links=f.strs("links", ()),
+        patches=tuple(patches),
+        claims=tuple(claims),
+        reconstruction=f.str("reconstruction", "").strip(),
+        rebase=f.str("rebase", "").strip(),
+        directory=path.parent,
+    )
+
+
+def series_names(layout: Layout) -> list[str]:
+    if not layout.patches.is_dir():
+        return []
+    return sorted(p.parent.name for p in layout.patches.glob("*/series.yaml"))
+
+
+def load_series(layout: Layout, name: str) -> Series:
+    path = layout.patches / name / "series.yaml"
+    if not path.is_file():
+        pick("series", name, {n: None for n in series_names(layout)}, layout.patches)
+    return load_series_file(path)

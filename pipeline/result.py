@@ -1,0 +1,29 @@
+"""The stage result model: every stage takes a request and returns one of these.
+
+JUnit and JSON are written from these results and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    status: Status
+    duration: float
+    log: Path | None = None
+    message: str = ""
+    artifacts: Mapping[str, Path] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)
