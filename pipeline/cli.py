@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import typer
 
-from pipeline import config, mbox, series as series_mod, tree as trees, ui
+from pipeline import build as build_mod, config, mbox, sandbox, series as series_mod, tree as trees, ui
 from pipeline.errors import WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -154,6 +154,69 @@ def apply_cmd(
     print(f"worktree: {result.worktree}")
     for p in result.patches:
         print(f"  {p.commit[:12]} [{p.number}/{p.total}] {p.ref.subject}")
+
+
+# ---------------------------------------------------------------- build
+
+
+@app.command("build")
+@guarded
+def build_cmd(
+    series: Optional[str] = typer.Option(None, "--series", help="Build this series (applied on its base)."),
+    base: bool = typer.Option(False, "--base", help="Build the base tree without patches."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    each_patch: bool = typer.Option(False, "--each-patch", help="Build every patch; name the first that breaks."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    no_ccache: bool = typer.Option(False, "--no-ccache", help="Compile without ccache."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
+) -> None:
+    """Build image and modules for each arch into the slot's persistent build directory."""
+    if bool(series) == base:
+        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    lay = layout()
+    flavors = config.load_flavors(lay)
+    flav = flavors.get(flavor)
+    arches = config.select_arches(lay, arch)
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+    info, commits, base_name = _resolve_variant(lay, series, tree_path)
+    failed = []
+    for a in arches:
+        req = build_mod.BuildRequest(tree=info, arch=a, flavor=flav, commit=info.commit, label="base",
+                                     series=base_name, ccache=not no_ccache, sandbox=not no_sandbox)
+        ui.info(f"building {base_name} for {a.name}/{flav.name} in {build_mod.slot_for(lay, info, a, flav).root}")
+        verdict = build_mod.build_series(lay, req, commits, each_patch)
+        for r in verdict.results:
+            state = "cached" if r.cached else r.status.value
+            ui.info(f"  {r.request.label:<24} {a.name:<7} {state:<6} {r.compiled:>5} objects "
+                    f"{r.duration:7.1f} s  {r.out}")
+        if verdict.ok:
+            ui.info(verdict.message)
+        else:
+            failed.append(verdict)
+            ui.error(verdict.message)
+            for line in verdict.results[-1 if 'base tree' in verdict.message else 0].errors[:5]:
+                print(f"  {line}", file=sys.stderr)
+            print(f"  log: {verdict.results[0].log}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _resolve_variant(lay: config.Layout, series: str | None, tree_path: Path | None):
+    """The tree and, for a series, its applied (label, commit) pairs."""
+    if series is None:
+        tree = config.load_trees(lay).get(None)
+        return trees.resolve(lay, tree, tree_path, None), [], "base"
+    s = config.load_series(lay, series)
+    tree = config.load_trees(lay).get(s.base)
+    log = log_file(f"apply-{s.name}")
+    info = trees.resolve(lay, tree, tree_path, None, log_path=log)
+    applied = series_mod.apply(lay, s, info, log_path=log)
+    commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
+    return info, commits, s.name
 
 
 # ---------------------------------------------------------------- entry point

@@ -270,3 +270,131 @@ def load_series(layout: Layout, name: str) -> Series:
     if not path.is_file():
         pick("series", name, {n: None for n in series_names(layout)}, layout.patches)
     return load_series_file(path)
+
+
+# ---------------------------------------------------------------- arches
+
+
+@dataclass(frozen=True)
+class QemuFacts:
+    binary: str
+    machine: str
+    cpu: str
+    console: str
+    tcg: str
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    arch: str
+    cross_compile: str
+    debian_arch: str
+    image_target: str
+    image_path: str
+    fragment: str
+    qemu: QemuFacts
+
+    @property
+    def srcarch(self) -> str:
+        """The directory under arch/ (x86_64 builds from arch/x86)."""
+        return "x86" if self.arch in ("x86_64", "i386", "x86") else self.arch
+
+
+def arch_names(layout: Layout) -> list[str]:
+    return sorted(p.stem for p in (layout.configs / "arches").glob("*.yaml"))
+
+
+def load_arch(layout: Layout, name: str) -> Arch:
+    path = layout.configs / "arches" / f"{name}.yaml"
+    if not path.is_file():
+        pick("arch", name, {n: None for n in arch_names(layout)}, path.parent)
+    f = Fields(load_yaml(path), path)
+    f.check_keys({"name", "arch", "cross_compile", "debian_arch", "image_target", "image_path", "fragment", "qemu"})
+    q = f.sub("qemu")
+    q.check_keys({"binary", "machine", "cpu", "console", "tcg"})
+    fragment = f.str("fragment")
+    if not (layout.configs / "kconfig" / fragment).is_file():
+        raise ConfigError(path=path, detail=f"field 'fragment': configs/kconfig/{fragment} does not exist")
+    return Arch(
+        name=f.str("name"), arch=f.str("arch"), cross_compile=f.str("cross_compile", ""),
+        debian_arch=f.str("debian_arch"), image_target=f.str("image_target"), image_path=f.str("image_path"),
+        fragment=fragment,
+        qemu=QemuFacts(binary=q.str("binary"), machine=q.str("machine"), cpu=q.str("cpu"),
+                       console=q.str("console"), tcg=q.str("tcg")),
+    )
+
+
+def select_arches(layout: Layout, spec: str) -> list[Arch]:
+    """`x86_64`, `x86_64,arm64` or `all`."""
+    names = arch_names(layout) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    return [load_arch(layout, n) for n in names]
+
+
+# ---------------------------------------------------------------- flavours
+
+
+@dataclass(frozen=True)
+class Conflict:
+    options: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    description: str
+    base: str
+    fragments: tuple[str, ...]  # file names under configs/kconfig/, arch fragment excluded
+    conflicts: tuple[Conflict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flavors:
+    default: str
+    base: str
+    always: tuple[str, ...]
+    flavors: Mapping[str, tuple[str, str]]  # name -> (description, fragments)
+    conflicts: tuple[Conflict, ...]
+    path: Path
+
+    def get(self, spec: str | None) -> Flavor:
+        """One flavour, or several joined with '+' (e.g. `lockdep+kasan`)."""
+        names = (spec or self.default).split("+")
+        fragments: list[str] = list(self.always)
+        descriptions = []
+        for name in names:
+            description, frags = pick("flavour", name, self.flavors, self.path)
+            descriptions.append(description)
+            fragments += [f for f in frags if f not in fragments]
+        return Flavor(name="+".join(names), description="; ".join(descriptions), base=self.base,
+                      fragments=tuple(f"{f}.config" for f in fragments), conflicts=self.conflicts)
+
+
+def load_flavors(layout: Layout) -> Flavors:
+    path = layout.configs / "flavors.yaml"
+    top = Fields(load_yaml(path), path)
+    top.check_keys({"base", "always", "default", "flavors", "conflicts"})
+    known = {p.stem for p in (layout.configs / "kconfig").glob("*.config")}
+
+    def fragments(f: Fields, key: str) -> tuple[str, ...]:
+        names = f.strs(key)
+        for n in names:
+            if n not in known:
+                raise ConfigError(path=path, detail=f"field '{f.where + '.' if f.where else ''}{key}': "
+                                  f"no fragment configs/kconfig/{n}.config; fragments: {', '.join(sorted(known))}")
+        return names
+
+    flavors = {}
+    for name, raw in top.get("flavors", dict).items():
+        f = Fields(raw, path, f"flavors.{name}")
+        f.check_keys({"description", "fragments"})
+        flavors[name] = (f.str("description", ""), fragments(f, "fragments"))
+    conflicts = []
+    for c in top.items("conflicts", []):
+        c.check_keys({"options", "reason"})
+        conflicts.append(Conflict(options=c.strs("options"), reason=c.str("reason", "")))
+    default = top.str("default")
+    pick("flavour", default, flavors, f"{path}: default")
+    return Flavors(default=default, base=top.str("base"), always=fragments(top, "always"), flavors=flavors,
+                   conflicts=tuple(conflicts), path=path)

@@ -1,0 +1,3 @@
+int wq_line1;
+int wq_line2;
+int wq_line3;

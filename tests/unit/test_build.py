@@ -1,0 +1,176 @@
+"""Configure, verify and build against the fake kernel tree in tests/data/fake-kernel."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import build, config, kconfig, tree
+from pipeline.errors import KconfigError
+from pipeline.result import Status
+from tests.conftest import DATA, git
+
+FLAVORS = """\
+base: tinyconfig
+always: [guest]
+default: debug
+flavors:
+  debug: {fragments: [tests, proxy-exec]}
+  broken: {fragments: [tests-no-menu]}
+  kcsan: {fragments: [kcsan]}
+  kasan: {fragments: [kasan]}
+conflicts:
+  - options: [KCSAN, KASAN]
+    reason: they instrument the same accesses
+"""
+FRAGMENTS = {
+    "guest": "CONFIG_MODULES=y\n",
+    "tests": "CONFIG_RUNTIME_TESTING_MENU=y\nCONFIG_TEST_WORKQUEUE=m\n",
+    "tests-no-menu": "CONFIG_TEST_WORKQUEUE=m\n",
+    "proxy-exec": "CONFIG_EXPERT=y\nCONFIG_SCHED_PROXY_EXEC=y\n# CONFIG_SCHED_CLASS_EXT is not set\n",
+    "kcsan": "CONFIG_KCSAN=y\n",
+    "kasan": "CONFIG_KASAN=y\n",
+    "arch-fake": "CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y\n",
+}
+ARCH = """\
+name: fake
+arch: x86_64
+cross_compile: ""
+debian_arch: amd64
+image_target: bzImage
+image_path: arch/x86/boot/bzImage
+fragment: arch-fake.config
+qemu: {binary: qemu-system-x86_64, machine: q35, cpu: max, console: ttyS0, tcg: tcg}
+"""
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """A project whose configs describe one fake arch, and the fake tree as a git repo."""
+    root = tmp_path / "project"
+    (root / "configs" / "arches").mkdir(parents=True)
+    (root / "configs" / "kconfig").mkdir()
+    (root / "configs" / "flavors.yaml").write_text(FLAVORS)
+    (root / "configs" / "arches" / "fake.yaml").write_text(ARCH)
+    for name, text in FRAGMENTS.items():
+        (root / "configs" / "kconfig" / f"{name}.config").write_text(text)
+    layout = config.Layout(root=root, cache=tmp_path / "cache")
+    repo = tmp_path / "linux"
+    shutil.copytree(DATA / "fake-kernel", repo)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "fake base")
+    return layout, tree.user_tree(repo)
+
+
+def request(layout, info, flavor="debug", commit=None, label="base", sandbox=False, ccache=False):
+    flavors = config.load_flavors(layout)
+    return build.BuildRequest(tree=info, arch=config.load_arch(layout, "fake"), flavor=flavors.get(flavor),
+                              commit=commit or info.commit, label=label, sandbox=sandbox, ccache=ccache, jobs=2)
+
+
+def commit_change(repo: Path, path: str, text: str, subject: str) -> str:
+    (repo / path).write_text(text)
+    git(repo, "commit", "-q", "-am", subject)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_build_records_artifacts_and_build_json(fake):
+    layout, info = fake
+    result = build.build(layout, request(layout, info))
+    assert result.status is Status.PASS and not result.cached
+    assert result.compiled == 3
+    for key in ("image", "system_map", "vmlinux", "config", "module_list"):
+        assert result.artifacts[key].is_file()
+    assert "lib/modules/7.2.0/kernel/lib/test_workqueue.ko" in result.artifacts["module_list"].read_text()
+    meta = json.loads((result.out / "build.json").read_text())
+    assert meta["result"] == "pass" and meta["compiled_objects"] == 3
+    assert meta["key"]["commit"] == info.commit and meta["key"]["arch"] == "fake"
+    assert meta["key"]["config_hash"] == result.config_hash
+    assert meta["key"]["toolchain"]["cc"].startswith("gcc")
+    final = kconfig.parse_config(result.artifacts["config"].read_text())
+    assert final["TEST_WORKQUEUE"] == "m" and final["SCHED_PROXY_EXEC"] == "y"
+
+
+def test_unchanged_build_is_skipped_and_patch_rebuilds_one_object(fake):
+    layout, info = fake
+    first = build.build(layout, request(layout, info))
+    again = build.build(layout, request(layout, info))
+    assert again.cached and again.compiled == 0
+    patched = commit_change(info.repo, "kernel/workqueue.c", "int wq_line1;\nint wq_line2 = 2;\nint wq_line3;\n",
+                            "workqueue: change")
+    result = build.build(layout, request(layout, info, commit=patched, label="patched"))
+    assert result.status is Status.PASS and not result.cached
+    # git checkout in the slot kept the other files' mtimes: only workqueue.o is rebuilt
+    assert result.compiled == 1
+    assert "CC      kernel/workqueue.o" in result.log.read_text()
+    assert first.out != result.out and first.artifacts["image"].is_file()
+
+
+def test_dropped_option_names_the_missing_dependency(fake):
+    layout, info = fake
+    with pytest.raises(KconfigError) as exc:
+        build.build(layout, request(layout, info, flavor="broken"))
+    msg = str(exc.value)
+    assert "CONFIG_TEST_WORKQUEUE=m (tests-no-menu.config) ended as not set" in msg
+    assert "needs RUNTIME_TESTING_MENU" in msg and "RUNTIME_TESTING_MENU=n" in msg
+
+
+def test_proxy_exec_dependencies_are_explained(tmp_path, fake):
+    layout, info = fake
+    (layout.configs / "kconfig" / "proxy-exec.config").write_text("CONFIG_SCHED_PROXY_EXEC=y\n")
+    with pytest.raises(KconfigError) as exc:
+        build.build(layout, request(layout, info))
+    msg = str(exc.value)
+    assert "CONFIG_SCHED_PROXY_EXEC=y" in msg
+    assert "!SCHED_CLASS_EXT (SCHED_CLASS_EXT=y)" in msg and "EXPERT (EXPERT=n)" in msg
+
+
+def test_conflicting_flavours_are_refused(fake):
+    layout, info = fake
+    with pytest.raises(KconfigError) as exc:
+        build.build(layout, request(layout, info, flavor="kcsan+kasan"))
+    assert "CONFIG_KCSAN (kcsan.config) and CONFIG_KASAN (kasan.config), which cannot coexist" in str(exc.value)
+    # refused before anything ran
+    assert not (build.slot_for(layout, info, request(layout, info).arch,
+                               config.load_flavors(layout).get("kcsan+kasan")).build / ".config").exists()
+
+
+def test_compiler_error_is_reported(fake, monkeypatch):
+    layout, info = fake
+    monkeypatch.setenv("FAIL", "1")
+    result = build.build(layout, request(layout, info))
+    assert result.status is Status.FAIL
+    assert result.errors[0] == "kernel/workqueue.c:1234:9: error: implicit declaration of function 'kick_pool_pick'"
+    assert json.loads((result.out / "build.json").read_text())["result"] == "fail"
+
+
+def test_series_verdict_names_the_first_breaking_patch(fake, monkeypatch):
+    layout, info = fake
+    good = commit_change(info.repo, "kernel/workqueue.c", "int a;\n", "wq: fine")
+    bad = commit_change(info.repo, "kernel/workqueue.c", "int a = ;\n", "wq: broken")
+    third = commit_change(info.repo, "kernel/sched/core.c", "int b;\n", "sched: fine")
+    base = request(layout, info)
+    base = build.BuildRequest(**{**base.__dict__, "series": "demo"})
+    commits = [("demo 1/3", good), ("demo 2/3", bad), ("demo 3/3", third)]
+    verdict = build.build_series(layout, base, commits, each_patch=True)
+    assert not verdict.ok
+    assert verdict.message.startswith("demo 2/3 is the first patch that breaks the build (fake/debug)")
+    assert "kernel/workqueue.c:1:9: error" in verdict.message
+    assert [r.request.label for r in verdict.results] == ["demo 1/3", "demo 2/3"]
+    head = build.build_series(layout, base, commits, each_patch=False)
+    assert not head.ok and head.message.startswith("the base builds but demo does not")
+
+
+def test_sandbox_unshares_network_and_protects_the_host(fake, monkeypatch):
+    layout, info = fake
+    if build.sandbox.probe() is not None:
+        pytest.skip(build.sandbox.probe())
+    monkeypatch.setenv("TRY_ESCAPE", "1")
+    result = build.build(layout, request(layout, info, sandbox=True, ccache=shutil.which("ccache") is not None))
+    assert result.status is Status.PASS, result.errors
+    slot = build.slot_for(layout, info, result.request.arch, result.request.flavor)
+    assert (slot.build / "netdevs.txt").read_text().split() == ["lo"]
+    assert (slot.build / "escape.txt").read_text().strip() == "contained"
+    assert not Path("/usr/wqci-escape").exists()
