@@ -12,7 +12,7 @@ DEB_PACKAGES := git gcc make flex bison bc libelf-dev libssl-dev cpio xz-utils k
 	gcc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm bubblewrap dropbear-bin \
 	openssh-client python3-venv python3-dev
 
-.PHONY: all deps deb-deps py-deps demo test unit integration clean
+.PHONY: all deps deb-deps py-deps demo test unit integration clean bench-build
 
 all: test
 
@@ -49,3 +49,6 @@ integration: deps
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+bench-build: deps
+	$(BIN)/python -m tests.bench.bench_build

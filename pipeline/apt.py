@@ -115,7 +115,7 @@ class PrivateApt:
     def download(self, package: str, version: str, dest: Path, log_path: Path | None = None) -> Path:
         """Fetch one .deb into dest (cached: a file already there is reused)."""
         dest.mkdir(parents=True, exist_ok=True)
-        existing = sorted(dest.glob(f"{package}_{version.split(':')[-1]}_*.deb"))
+        existing = sorted(dest.glob(f"{package}_{version.split(':')[-1] or '*'}_*.deb"))
         if existing:
             return existing[0]
         self.update(log_path=log_path)

@@ -12,8 +12,10 @@ from typing import Callable, Optional
 
 import typer
 
-from pipeline import build as build_mod, config, mbox, sandbox, series as series_mod, tree as trees, ui
-from pipeline.errors import WqciError
+from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
+from pipeline import topology as topology_mod, tree as trees, ui
+from pipeline.result import Status
+from pipeline.errors import BuildFailed, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
@@ -217,6 +219,72 @@ def _resolve_variant(lay: config.Layout, series: str | None, tree_path: Path | N
     applied = series_mod.apply(lay, s, info, log_path=log)
     commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
     return info, commits, s.name
+
+
+# ---------------------------------------------------------------- boot
+
+
+@app.command("boot")
+@guarded
+def boot_cmd(
+    series: Optional[str] = typer.Option(None, "--series", help="Boot this series' kernel."),
+    base: bool = typer.Option(False, "--base", help="Boot the base tree's kernel."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count."),
+    numa: Optional[int] = typer.Option(None, "--numa", help="Override the number of NUMA nodes."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Override the memory size, e.g. 2G."),
+    accel: str = typer.Option("auto", "--accel", help="auto (KVM only if a real probe works), kvm or tcg."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds until SSH must answer."),
+    shell: bool = typer.Option(False, "--shell", help="Open an interactive shell in the guest."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+) -> None:
+    """Boot the built kernel (building it if needed) and check the guest's topology."""
+    if bool(series) == base:
+        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    lay = layout()
+    a = config.load_arch(lay, arch)
+    topo = topology_mod.load_topologies(lay).get(topology).with_overrides(cpus, numa, memory)
+    result = _build_one(lay, series, a, flavor, tree_path, no_sandbox)
+    run_dir = lay.cache / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-boot-{a.name}"
+    req = boot_mod.BootRequest(arch=a, topology=topo, build=result, run_dir=run_dir, accel=accel, timeout=timeout)
+    ui.info(f"booting {result.request.label} ({a.name}/{result.request.flavor.name}) as {topo.name}: "
+            f"{topo.cpus} vCPUs, {topo.nodes} node(s), {topo.memory_mb} MiB")
+    with boot_mod.booted(lay, req) as (vm, conn, booted):
+        ui.info(f"accelerator: {booted.accel.name} ({booted.accel.reason})")
+        ui.info(f"SSH answered after {booted.seconds_to_ssh:.1f} s; topology matches {topo.name}: "
+                f"{booted.topology['cpus']} CPUs, nodes {sorted(booted.topology['nodes'])}")
+        ssh = conn.ssh_argv(run_dir / "keys" / "known_hosts")
+        print("ssh: " + proc.quote(ssh))
+        print(f"console: {booted.console}")
+        if shell:
+            proc.interactive(ssh)
+        elif sys.stdin.isatty():
+            ui.info("guest is up; press Ctrl-C to shut it down")
+            while vm.alive():
+                time.sleep(1)
+    ui.info("guest shut down")
+
+
+def _build_one(lay: config.Layout, series: str | None, arch: config.Arch, flavor: str | None,
+               tree_path: Path | None, no_sandbox: bool) -> build_mod.BuildResult:
+    """The kernel for one variant: cached when built before, else built now."""
+    flav = config.load_flavors(lay).get(flavor)
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+    info, commits, name = _resolve_variant(lay, series, tree_path)
+    label, commit = commits[-1] if commits else ("base", info.commit)
+    req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flav, commit=commit, label=label, series=name,
+                                 patches=tuple(c for _, c in commits), sandbox=not no_sandbox)
+    result = build_mod.build(lay, req)
+    if result.status is not Status.PASS:
+        raise BuildFailed(detail=f"{label} does not build ({arch.name}/{flav.name}): "
+                          f"{build_mod.first_errors(result)}; log: {result.log}")
+    ui.info(f"kernel {label} {arch.name}/{flav.name}: {'cached' if result.cached else 'built'} {result.image}")
+    return result
 
 
 # ---------------------------------------------------------------- entry point

@@ -69,3 +69,14 @@ class SandboxError(WqciError):
 
 class FetchError(WqciError):
     msg = "{what}: {detail}"
+
+
+class RootfsError(WqciError):
+    msg = "{detail}"
+
+
+class GuestError(WqciError):
+    """The guest failed: did not boot, panicked, lost its connection. A test verdict."""
+
+    msg = "{detail}"
+    exit_code = EXIT_VERDICT

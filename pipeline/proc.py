@@ -226,3 +226,13 @@ def run(
         tail = f": {lines[-1].strip()}" if lines else ""
         raise CommandFailed(code=code, cmd=quote(done.argv), tail=tail)
     return done
+
+
+def interactive(argv: Sequence[str]) -> int:
+    """Run argv on the user's terminal (an interactive ssh); Ctrl-C goes to it, not to us."""
+    log.debug("$ %s", quote(argv))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call(list(argv))
+    finally:
+        signal.signal(signal.SIGINT, previous)

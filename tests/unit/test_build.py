@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ def test_series_verdict_names_the_first_breaking_patch(fake, monkeypatch):
     bad = commit_change(info.repo, "kernel/workqueue.c", "int a = ;\n", "wq: broken")
     third = commit_change(info.repo, "kernel/sched/core.c", "int b;\n", "sched: fine")
     base = request(layout, info)
-    base = build.BuildRequest(**{**base.__dict__, "series": "demo"})
+    base = replace(base, series="demo")
     commits = [("demo 1/3", good), ("demo 2/3", bad), ("demo 3/3", third)]
     verdict = build.build_series(layout, base, commits, each_patch=True)
     assert not verdict.ok
