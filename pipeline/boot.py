@@ -115,18 +115,18 @@ def booted(layout: Layout, req: BootRequest) -> Iterator[tuple[qemu.Vm, guest_mo
 TOPOLOGY_SCRIPT = (
     "echo cpus $(grep -c ^processor /proc/cpuinfo); "
     "for d in /sys/devices/system/node/node[0-9]*; do "
-    "echo node ${d##*node} $(cat $d/cpulist) $(cat $d/distance); done"
+    "echo \"node ${d##*node}|$(cat $d/cpulist)|$(cat $d/distance)\"; done"
 )
 
 
 def parse_topology(text: str) -> dict:
     seen: dict = {"cpus": 0, "nodes": {}}
     for line in text.splitlines():
-        parts = line.split()
-        if parts[:1] == ["cpus"]:
-            seen["cpus"] = int(parts[1])
-        elif parts[:1] == ["node"] and len(parts) >= 3:
-            seen["nodes"][int(parts[1])] = {"cpulist": parts[2], "distance": " ".join(parts[3:])}
+        if line.startswith("cpus "):
+            seen["cpus"] = int(line.split()[1])
+        elif line.startswith("node "):
+            node, cpus, distance = (line[5:].split("|") + ["", ""])[:3]
+            seen["nodes"][int(node)] = {"cpulist": cpus.strip(), "distance": " ".join(distance.split())}
     return seen
 
 

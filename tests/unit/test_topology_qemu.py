@@ -86,7 +86,7 @@ def test_cmdline_from_config():
 
 
 def test_parse_topology_output():
-    seen = boot.parse_topology("cpus 8\nnode 0 0-3 10 20\nnode 1 4-7 20 10\n")
+    seen = boot.parse_topology("cpus 8\nnode 0|0-3|10 20\nnode 1|4-7|20 10\n")
     assert seen == {"cpus": 8, "nodes": {0: {"cpulist": "0-3", "distance": "10 20"},
                                          1: {"cpulist": "4-7", "distance": "20 10"}}}
 
@@ -101,11 +101,11 @@ class FakeConn:
 
 def test_topology_mismatch_is_an_error():
     with pytest.raises(GuestError) as exc:
-        boot.check_topology(FakeConn("cpus 8\nnode 0 0-7 10\n"), topo())
+        boot.check_topology(FakeConn("cpus 8\nnode 0|0-7|10\n"), topo())
     assert "nodes [0] instead of [0, 1]" in str(exc.value)
     with pytest.raises(GuestError) as exc:
-        boot.check_topology(FakeConn("cpus 4\nnode 0 0-3 10 20\nnode 1 4-7 20 10\n"), topo())
-    assert "4 CPUs instead of 8" in str(exc.value)
+        boot.check_topology(FakeConn("cpus 2\nnode 0|0-1|10 20\nnode 1||20 10\n"), topo())
+    assert "2 CPUs instead of 8" in str(exc.value) and "node1 cpulist '' instead of '4-7'" in str(exc.value)
 
 
 def test_cpio_round_trip(tmp_path):

@@ -1,0 +1,335 @@
+"""Console and dmesg triage: whole kernel reports, normalised titles, fingerprints.
+
+A finding is one report (a KCSAN race, a lockdep splat, a WARN, a stall...)
+with a kind, a title that does not depend on addresses, PIDs, CPU numbers or
+timestamps, a fingerprint (kind plus the normalised top frames) and the full
+text. Findings with the same fingerprint are one finding with a count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from pipeline import proc
+
+PREFIX_RE = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s?)?(?:\[\s*[TC]\d+\]\s?)?")
+OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+")
+FRAME_RE = re.compile(r"^\s*(\? )?([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+INLINE_FRAME_RE = re.compile(r"^\s+([A-Za-z_.$][\w.$]*) \S+:\d+ \[inline\]")
+WARN_AT_RE = re.compile(r"WARNING: (?:CPU: \d+ PID: \d+ at \S+:\d+ |\S+:\d+ at )([\w.$]+)")
+TRACE_START_RE = re.compile(r"^(Call [Tt]race:|stack backtrace:|Backtrace:)")
+TRACE_LINE_RE = re.compile(
+    r"^\s*(\? )?[\w.$]+\+0x[0-9a-f]+/0x[0-9a-f]+|^\s+[\w.$]+ \S+:\d+ \[inline\]|^\s*</?(TASK|IRQ|NMI|SOFTIRQ)>|"
+    r"^\s*(RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R\d+|FS|CS|CR\d|DR\d|Code|pc|lr|sp|pstate|x\d+)\s*:|"
+    r"^\s*\[<[0-9a-f]+>\]|^---\[ end")
+PC_RE = re.compile(r"^(?:RIP: [0-9a-f]{4}:|pc : |PC is at |epc : )(?:\[<[0-9a-f]+>\] )?([\w.$]+)")
+RULE_RE = re.compile(r"^={20,}$")
+CUT_RE = re.compile(r"^-+\[ cut here \]-+$")
+END_TRACE_RE = re.compile(r"^-+\[ end trace [0-9a-f]* ?\]-+$")
+
+# Frames that say how the report was printed, not where the problem is.
+NOISE_FRAMES = {
+    "dump_stack", "dump_stack_lvl", "show_stack", "dump_backtrace", "__dump_stack", "__warn", "warn_slowpath_fmt",
+    "report_bug", "handle_bug", "exc_invalid_op", "asm_exc_invalid_op", "do_error_trap", "die", "bug_handler",
+    "call_break_hook", "brk_handler", "do_debug_exception", "el1_dbg", "el1h_64_sync_handler", "el1h_64_sync",
+    "kcsan_report_known_origin", "kcsan_setup_watchpoint", "kcsan_found_watchpoint", "print_report",
+    "kasan_report", "__asan_load8", "__asan_store8", "__tsan_read4", "__tsan_write4", "__tsan_read8",
+    "__tsan_write8", "lock_acquire", "lock_release", "__lock_acquire", "print_usage_bug", "mark_lock",
+    "valid_state", "check_prev_add", "check_prevs_add", "validate_chain", "print_circular_bug",
+    "check_noncircular", "lockdep_rcu_suspicious", "__might_resched", "__might_sleep", "__schedule_bug",
+    "schedule_debug", "refcount_warn_saturate", "__list_add_valid_or_report", "__list_del_entry_valid_or_report",
+    "ubsan_epilogue", "__ubsan_handle_out_of_bounds", "panic", "nmi_cpu_backtrace", "nmi_trigger_cpumask_backtrace",
+    "rcu_dump_cpu_stacks", "print_cpu_stall", "check_cpu_stall", "rcu_pending", "rcu_sched_clock_irq",
+    "watchdog_timer_fn", "__hrtimer_run_queues", "hrtimer_interrupt", "show_regs", "sched_show_task",
+    "debug_show_all_locks", "check_hung_uninterruptible_tasks", "watchdog", "kthread", "ret_from_fork",
+    "ret_from_fork_asm", "print_address_description", "check_region_inline", "kasan_check_range",
+    "kasan_report_invalid_free", "__kasan_check_read", "__kasan_check_write", "end_report", "start_report",
+    # scheduler and sleeping primitives: where a task waits, not why
+    "context_switch", "__schedule", "schedule", "__schedule_loop", "schedule_loop", "schedule_timeout",
+    "schedule_preempt_disabled", "io_schedule", "do_wait_for_common", "__wait_for_common", "wait_for_common",
+    "wait_for_completion", "__mutex_lock", "__mutex_lock_common", "mutex_lock_nested", "schedule_rtlock",
+    "rwsem_down_write_slowpath", "rwsem_down_read_slowpath", "down_write", "down_read", "preempt_schedule_common",
+    "_cond_resched", "__cond_resched",
+    # timer interrupts that carry stall and lockup reports
+    "update_process_times", "tick_sched_handle", "tick_sched_timer", "tick_nohz_handler",
+    "__sysvec_apic_timer_interrupt", "sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt",
+    "hrtimer_interrupt", "irq_exit_rcu", "__irq_exit_rcu", "handle_softirqs", "__do_softirq",
+    # lockdep internals
+    "mark_lock_irq", "mark_usage", "lockdep_hardirqs_on_prepare", "trace_hardirqs_on",
+    "__trace_hardirqs_on_caller", "check_deadlock", "print_deadlock_bug", "print_unlock_imbalance_bug",
+    "__lock_release", "lock_is_held_type", "__list_add_valid", "__list_del_entry_valid",
+}
+
+
+@dataclass(frozen=True)
+class Pattern:
+    kind: str
+    regex: re.Pattern
+    title: str  # format with the regex's named groups
+
+
+def _p(kind: str, regex: str, title: str) -> Pattern:
+    return Pattern(kind, re.compile(regex), title)
+
+
+# Order matters: specific lockdep/refcount/list headlines before generic WARNING/BUG ones.
+PATTERNS: tuple[Pattern, ...] = (
+    _p("kcsan", r"^BUG: KCSAN: (?P<what>.+)$", "KCSAN: {what}"),
+    _p("kasan", r"^BUG: KASAN: (?P<what>[\w-]+) in (?P<func>\S+)", "KASAN: {what} in {func}"),
+    _p("ubsan", r"^UBSAN: (?P<what>[\w-]+) in (?P<file>[^:\s]+)", "UBSAN: {what} in {file}"),
+    _p("lockdep", r"^WARNING: (?P<what>possible circular locking dependency detected|possible recursive locking "
+       r"detected|inconsistent lock state|suspicious RCU usage|bad unlock balance detected!|possible irq lock "
+       r"inversion dependency detected|\S+-safe -> \S+-unsafe lock order detected|held lock freed!|lock held "
+       r"when returning to user space!|Nested lock was not taken|lock held at task exit time!)", "lockdep: {what}"),
+    _p("lockdep", r"^BUG: (?P<what>MAX_LOCKDEP_\w+ too low!|looking up invalid subclass: \d+)", "lockdep: {what}"),
+    _p("wq_lockup", r"^BUG: workqueue lockup - pool", "workqueue lockup"),
+    _p("soft_lockup", r"^watchdog: BUG: soft lockup - CPU#\d+ stuck", "soft lockup"),
+    _p("hard_lockup", r"^(?:watchdog: )?Watchdog detected hard LOCKUP on cpu", "hard lockup"),
+    _p("rcu_stall", r"^(?:rcu: )?INFO: (?P<flavor>rcu_\w+) (?:self-)?detected stalls?", "rcu stall"),
+    _p("hung_task", r"^INFO: task (?P<comm>.+?):\d+ blocked for more than \d+ seconds", "task hung"),
+    _p("atomic_sleep", r"^BUG: (?P<what>sleeping function called from invalid context|scheduling while atomic"
+       r"|workqueue leaked atomic, lock or RCU|using smp_processor_id\(\) in preemptible)", "{what}"),
+    _p("list_corruption", r"^(?P<what>list_(?:add|del)(?: double add| corruption))", "{what}"),
+    _p("refcount", r"^refcount_t: (?P<what>[^;.]+)", "refcount_t: {what}"),
+    _p("oops", r"^BUG: (?P<what>unable to handle page fault|kernel NULL pointer dereference|unable to handle "
+       r"kernel paging request)", "{what}"),
+    _p("oops", r"^Unable to handle kernel (?P<what>paging request|NULL pointer dereference)",
+       "unable to handle kernel {what}"),
+    _p("bug", r"^kernel BUG at (?P<file>[^:]+):\d+!", "kernel BUG"),
+    _p("warn", r"^WARNING: CPU: \d+ PID: \d+ at (?P<file>\S+):\d+", "WARNING"),
+    _p("warn", r"^WARNING: (?P<file>\S+):\d+ at [\w.$]+", "WARNING"),
+    _p("oops", r"^(?:Internal error: )?Oops(?: - BUG)?: ", "Oops"),
+    _p("panic", r"^Kernel panic - not syncing: (?P<why>.*)$", "Kernel panic - not syncing: {why}"),
+)
+
+# Kinds whose report names the function from its WARNING/PC line or first frame.
+NAMED_BY_LOCATION = {"warn": "WARNING in", "bug": "kernel BUG in", "soft_lockup": "soft lockup in",
+                     "hard_lockup": "hard lockup in", "rcu_stall": "rcu stall in", "hung_task": "task hung in",
+                     "oops": None, "atomic_sleep": None, "refcount": None, "list_corruption": None}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    title: str
+    fingerprint: str
+    frames: tuple[str, ...]
+    text: str
+    where: str
+    count: int = 1
+    first_line: int = 0
+    decoded: str = ""
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "title": self.title, "fingerprint": self.fingerprint,
+                "frames": list(self.frames), "where": self.where, "count": self.count,
+                "text": self.decoded or self.text}
+
+
+def strip_prefix(line: str) -> str:
+    return PREFIX_RE.sub("", line.rstrip("\r\n"), count=1)
+
+
+def normalize(text: str) -> str:
+    """Drop what changes from run to run: offsets, addresses, numbers, [comm:pid]."""
+    text = OFFSET_RE.sub("", text)
+    text = re.sub(r"\b0x[0-9a-f]+\b", "ADDR", text)
+    text = re.sub(r"\[[\w/:.-]+:\d+\]", "", text)
+    text = re.sub(r"\b\d+(\.\d+)?s?\b", "N", text)
+    return " ".join(text.split())
+
+
+def match(line: str) -> tuple[Pattern, re.Match] | None:
+    for pattern in PATTERNS:
+        m = pattern.regex.match(line)
+        if m:
+            return pattern, m
+    return None
+
+
+def frames_of(lines: Sequence[str]) -> list[str]:
+    out = []
+    for line in lines:
+        m = FRAME_RE.match(line)
+        if m and line[:1].isspace() and not m.group(1):
+            name = m.group(2)
+        elif (m := INLINE_FRAME_RE.match(line)):
+            name = m.group(1)
+        else:
+            continue
+        name = clean_frame(name)
+        if name not in NOISE_FRAMES and not name.startswith(("__sanitizer", "__tsan", "__asan", "asm_", "__kcsan")):
+            out.append(name)
+    return out
+
+
+def location(lines: Sequence[str]) -> str | None:
+    """The function named by a WARNING ... at file:line func, or the RIP/pc line."""
+    for regex, text in [(WARN_AT_RE, line) for line in lines] + [(PC_RE, line.strip()) for line in lines]:
+        m = regex.search(text) if regex is WARN_AT_RE else regex.match(text)
+        if m:
+            name = clean_frame(m.group(1))
+            if name not in NOISE_FRAMES:
+                return name
+    return None
+
+
+def clean_frame(name: str) -> str:
+    return re.sub(r"\.(?:constprop|isra|part|cold|llvm)(?:\.\d+)?$", "", OFFSET_RE.sub("", name))
+
+
+def make_title(pattern: Pattern, m: re.Match, lines: Sequence[str], frames: Sequence[str]) -> str:
+    title = pattern.title.format(**{k: v or "" for k, v in m.groupdict().items()})
+    title = OFFSET_RE.sub("", title)
+    if pattern.kind in NAMED_BY_LOCATION:
+        where = location(lines) or (frames[0] if frames else None)
+        prefix = NAMED_BY_LOCATION[pattern.kind]
+        if where:
+            title = f"{prefix} {where}" if prefix else f"{title} in {where}"
+    return normalize(title)
+
+
+def fingerprint(kind: str, title: str, frames: Sequence[str]) -> str:
+    key = f"{kind}|{title}|{'|'.join(frames[:3])}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def report_end(lines: Sequence[str], start: int, headline: int, kind: str, delimited: bool, cut: bool) -> int:
+    """Index one past the report's last line."""
+    limit = min(len(lines), headline + 400)
+    if cut or kind in ("warn", "bug", "refcount", "list_corruption", "oops"):
+        for i in range(headline, limit):
+            if END_TRACE_RE.match(lines[i]):
+                return i + 1
+    if delimited:
+        for i in range(headline + 1, limit):
+            if RULE_RE.match(lines[i]):
+                return i + 1
+    return _trace_end(lines, headline, limit, kind, cut)
+
+
+CONTEXT_RE = re.compile(
+    r"^(\s|CPU: |Hardware name: |Workqueue: |Modules linked in:|Tainted: |Sending NMI|NMI backtrace|task:|"
+    r"rcu: |\(detected by|Showing |workqueue |pool \d+:|INFO: lockdep|other info|Chain exists|\*\*\*|"
+    r"-> #\d|the existing dependency|\d+ locks? held|no locks held|#\d+:|irq event stamp:|hardirqs |softirqs |"
+    r"[-=]{10,}$|\[ BUG:|Preemption disabled at:|in_atomic\(\)|preempt_count:|RCU nest depth|"
+    r"#PF: |PGD |Oops|ESR = |Mem abort|Data abort|FAR = )")
+PRE_TRACE_LINES = {"lockdep": 400, "wq_lockup": 200, "rcu_stall": 120}
+
+
+def _trace_end(lines: Sequence[str], headline: int, limit: int, kind: str, cut: bool = False) -> int:
+    """Follow a report without closing delimiter: header lines, then its stack trace(s)."""
+    last, in_trace = headline + 1, False
+    cap = headline + PRE_TRACE_LINES.get(kind, 80)
+    for i in range(headline + 1, limit):
+        line = lines[i]
+        if not line.strip():
+            continue
+        hit = match(line)
+        # a cut-here block's own WARNING line belongs to it (refcount_t:, list_add corruption)
+        own_warning = cut and hit is not None and hit[0].kind == "warn" and i <= headline + 2
+        if hit and not own_warning and not (kind == "lockdep" and not in_trace):
+            break
+        if TRACE_START_RE.match(line):
+            in_trace, last = True, i + 1
+        elif TRACE_LINE_RE.match(line):
+            last = i + 1
+        elif CONTEXT_RE.match(line):
+            last = i + 1
+        elif in_trace or i > cap:
+            break
+    return last
+
+
+def extract(text: str, where: str = "console", offset: int = 0) -> list[Finding]:
+    """Every report in text, in order (not yet deduplicated)."""
+    lines = [strip_prefix(ln) for ln in text.splitlines()]
+    findings = []
+    i = 0
+    while i < len(lines):
+        hit = match(lines[i])
+        cut = False
+        if hit is None:
+            if CUT_RE.match(lines[i]):
+                # a WARN/BUG block: classify by the lines that follow the cut mark
+                for j in range(i + 1, min(i + 4, len(lines))):
+                    hit = match(lines[j])
+                    if hit:
+                        break
+                if hit is None:
+                    i += 1
+                    continue
+                cut, start, headline = True, i, j
+            else:
+                i += 1
+                continue
+        else:
+            start, headline = i, i
+            if i > 0 and RULE_RE.match(lines[i - 1]):
+                start = i - 1
+            if i > 0 and (CUT_RE.match(lines[i - 1]) or (i > 1 and CUT_RE.match(lines[i - 2]))):
+                cut, start = True, i - 1 if CUT_RE.match(lines[i - 1]) else i - 2
+        pattern, m = hit
+        delimited = RULE_RE.match(lines[start]) is not None
+        end = report_end(lines, start, headline, pattern.kind, delimited, cut)
+        body = lines[start:end]
+        frames = frames_of(body)
+        title = make_title(pattern, m, body, frames)
+        findings.append(Finding(kind=pattern.kind, title=title, fingerprint=fingerprint(pattern.kind, title, frames),
+                                frames=tuple(frames[:5]), text="\n".join(body), where=where,
+                                first_line=offset + start + 1))
+        i = max(end, headline + 1)
+    return findings
+
+
+def dedupe(findings: Iterable[Finding]) -> list[Finding]:
+    merged: dict[str, Finding] = {}
+    for f in findings:
+        if f.fingerprint in merged:
+            have = merged[f.fingerprint]
+            merged[f.fingerprint] = replace(have, count=have.count + f.count)
+        else:
+            merged[f.fingerprint] = f
+    return list(merged.values())
+
+
+MARK_RE = re.compile(r"wqci: (begin|end) suite (\S+)")
+
+
+def split_by_suite(console: str) -> list[tuple[str, str, int]]:
+    """Console text split at the markers wqci writes to /dev/kmsg: (where, text, first line)."""
+    parts, current, where, first = [], [], "boot", 0
+    for n, line in enumerate(console.splitlines()):
+        m = MARK_RE.search(line)
+        if m:
+            parts.append((where, "\n".join(current), first))
+            where = m.group(2) if m.group(1) == "begin" else "idle"
+            current, first = [], n + 1
+        else:
+            current.append(line)
+    parts.append((where, "\n".join(current), first))
+    return [p for p in parts if p[1].strip()]
+
+
+def triage(console: str) -> list[Finding]:
+    found = []
+    for where, text, first in split_by_suite(console):
+        found += extract(text, where, first)
+    return dedupe(found)
+
+
+def decode(findings: Sequence[Finding], src: Path, vmlinux: Path, modules: Path | None = None) -> list[Finding]:
+    """Add file:line to each report's stack with the kernel's decode_stacktrace.sh."""
+    script = src / "scripts" / "decode_stacktrace.sh"
+    if not script.is_file() or not vmlinux.is_file():
+        return list(findings)
+    out = []
+    for f in findings:
+        argv = [str(script), str(vmlinux), str(src)] + ([str(modules)] if modules else [])
+        done = proc.run(argv, stdin_data=f.text + "\n", check=False, timeout=120)
+        out.append(replace(f, decoded=done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else f)
+    return out
