@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import signal
 import sys
@@ -13,7 +14,9 @@ from typing import Callable, Optional
 import typer
 
 from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
+from pipeline import prepare as prepare_mod, results as results_mod, testrun, triage as triage_mod
 from pipeline import topology as topology_mod, tree as trees, ui
+from pipeline.suites import config as suites_config
 from pipeline.result import Status
 from pipeline.errors import BuildFailed, WqciError
 
@@ -271,20 +274,127 @@ def boot_cmd(
 def _build_one(lay: config.Layout, series: str | None, arch: config.Arch, flavor: str | None,
                tree_path: Path | None, no_sandbox: bool) -> build_mod.BuildResult:
     """The kernel for one variant: cached when built before, else built now."""
-    flav = config.load_flavors(lay).get(flavor)
     why_not = sandbox.require(not no_sandbox)
     if why_not:
         ui.warn(why_not)
-    info, commits, name = _resolve_variant(lay, series, tree_path)
-    label, commit = commits[-1] if commits else ("base", info.commit)
-    req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flav, commit=commit, label=label, series=name,
-                                 patches=tuple(c for _, c in commits), sandbox=not no_sandbox)
-    result = build_mod.build(lay, req)
-    if result.status is not Status.PASS:
-        raise BuildFailed(detail=f"{label} does not build ({arch.name}/{flav.name}): "
-                          f"{build_mod.first_errors(result)}; log: {result.log}")
-    ui.info(f"kernel {label} {arch.name}/{flav.name}: {'cached' if result.cached else 'built'} {result.image}")
+    variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox)
+    prepared = prepare_mod.prepare(lay, variant, arch, lay.cache / "logs")
+    failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
+    if failed is not None:
+        raise BuildFailed(detail=f"{failed.name}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
+    result = prepared.build
+    ui.info(f"kernel {result.request.label} {arch.name}/{result.request.flavor.name}: "
+            f"{'cached' if result.cached else 'built'} {result.image}")
     return result
+
+
+# ---------------------------------------------------------------- test and triage
+
+
+@app.command("test")
+@guarded
+def test_cmd(
+    series: Optional[str] = typer.Option(None, "--series", help="Test this series."),
+    base: bool = typer.Option(False, "--base", help="Test the base tree."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    repeat: Optional[int] = typer.Option(None, "--repeat", help="Run each suite N times (default: suites.yaml)."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/test-<variant>-<arch>)."),
+    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+) -> None:
+    """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
+    if bool(series) == base:
+        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    lay = layout()
+    a = config.load_arch(lay, arch)
+    topo = topology_mod.load_topologies(lay).get(topology)
+    suites = _select_suites(lay, suite, repeat, param)
+    label = series or "base"
+    out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = results_mod.Run(name=f"wqci test {label}")
+    suite_result = results_mod.SuiteResult(name=f"{a.name}/{flavor or 'debug'}/{topo.name}/{label}")
+    run.suites.append(suite_result)
+    suite_result.properties.update(topology=topo.name, suites=",".join(s.name for s in suites))
+    try:
+        why_not = sandbox.require(not no_sandbox)
+        if why_not:
+            ui.warn(why_not)
+        ui.info(f"preparing {label} for {a.name}")
+        prepared = prepare_mod.prepare(lay, prepare_mod.Variant(series, tree_path, flavor, not no_sandbox), a, out_dir)
+        suite_result.properties.update(prepared.properties)
+        for stage in prepared.stages:
+            suite_result.add_stage(stage)
+        if prepared.ok:
+            req = testrun.TestRequest(arch=a, topology=topo, build=prepared.build, suites=tuple(suites),
+                                      out_dir=out_dir, accel=accel)
+            testrun.run_variant(lay, req, suite_result, progress=ui.info)
+    finally:
+        results_mod.write_junit(run, out_dir / "junit.xml")
+        results_mod.write_json(run, out_dir / "results.json")
+    _print_cases(suite_result)
+    print(f"junit: {out_dir / 'junit.xml'}")
+    if run.status is not Status.PASS:
+        raise typer.Exit(1)
+
+
+def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | None,
+                   params: list[str] | None) -> list:
+    cfg = suites_config.load_suites(lay)
+    chosen = cfg.select(names)
+    overrides: dict[str, dict[str, str]] = {}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        suite_name, dot, param_name = key.partition(".")
+        if not sep or not dot:
+            raise typer.BadParameter(f"--param {item}: use SUITE.KEY=VALUE")
+        cfg.get(suite_name)
+        overrides.setdefault(suite_name, {})[param_name] = value
+    out = []
+    for s in chosen:
+        s = s.with_params(overrides.get(s.name, {}))
+        out.append(dataclasses.replace(s, repeats=repeat) if repeat else s)
+    return out
+
+
+def _print_cases(suite: results_mod.SuiteResult) -> None:
+    rows = []
+    for case in suite.cases:
+        metric = ""
+        if "items_per_sec" in case.metrics:
+            metric = f"{case.metrics['items_per_sec']:.0f} items/s p50={case.metrics['p50_ns']:.0f} ns"
+        rows.append((case.name, case.status.value, f"{case.duration:.1f}", metric or case.message[:70]))
+    print(ui.table(("case", "status", "seconds", "detail"), rows))
+
+
+@app.command("triage")
+@guarded
+def triage_cmd(
+    logfile: Path = typer.Argument(..., help="A console log or dmesg, e.g. from another CI."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the findings as JUnit."),
+) -> None:
+    """Find kernel reports (KCSAN, lockdep, WARN, stalls...) in a log and print them."""
+    try:
+        text = logfile.read_text(errors="replace")
+    except OSError as exc:
+        raise WqciError(detail=f"{logfile}: {exc.strerror or exc}") from None
+    findings = triage_mod.triage(text)
+    for f in findings:
+        print(f"{f.kind:<16} {f.count}x  {f.title}  [{f.fingerprint}] ({f.where}, line {f.first_line})")
+    print(f"{len(findings)} finding(s)")
+    if junit:
+        run = results_mod.Run(name=f"wqci triage {logfile.name}")
+        suite = results_mod.SuiteResult(name=f"triage/{logfile.name}")
+        suite.add_findings(findings)
+        if not findings:
+            suite.cases.append(results_mod.Case("triage", Status.PASS))
+        run.suites.append(suite)
+        results_mod.write_junit(run, junit)
 
 
 # ---------------------------------------------------------------- entry point

@@ -1,0 +1,96 @@
+"""The stages before a guest: tree, apply, build -- each a StageResult.
+
+Shared by `wqci boot`, `wqci test` and `wqci run`. A patch that does not apply
+or a kernel that does not build is a failed stage (a verdict), not an
+exception; infrastructure errors still raise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import build as build_mod, config, series as series_mod, tree as trees
+from pipeline.errors import ApplyFailed
+from pipeline.result import Status, StageResult
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What to build: the base (series=None) or a series, on the named tree or a user's."""
+
+    series: str | None
+    tree_path: Path | None = None
+    flavor: str | None = None
+    sandbox: bool = True
+    ccache: bool = True
+
+
+@dataclass
+class Prepared:
+    label: str
+    info: trees.TreeInfo | None = None
+    commits: list[tuple[str, str]] = field(default_factory=list)
+    build: build_mod.BuildResult | None = None
+    stages: list[StageResult] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.build is not None and self.build.status is Status.PASS
+
+
+def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> Prepared:
+    flavors = config.load_flavors(layout)
+    flavor = flavors.get(variant.flavor)
+    s = config.load_series(layout, variant.series) if variant.series else None
+    tree_cfg = config.load_trees(layout).get(s.base if s else None)
+    out = Prepared(label=s.name if s else "base")
+    started = time.monotonic()
+    info = trees.resolve(layout, tree_cfg, variant.tree_path, None, log_path=log_dir / "tree.log")
+    out.info = info
+    out.stages.append(StageResult("tree", Status.PASS, time.monotonic() - started, log_dir / "tree.log",
+                                  message=f"{info.name} {info.version} at {info.commit[:12]}"))
+    out.properties.update(tree=info.name, base_version=info.version, base_commit=info.commit, arch=arch.name,
+                          flavor=flavor.name)
+    if s is not None:
+        out.properties.update(series=s.name, series_title=s.title, series_version=str(s.version))
+        if not _apply(layout, s, info, out, log_dir):
+            return out
+    label, commit = out.commits[-1] if out.commits else ("base", info.commit)
+    req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
+                                 series=out.label, patches=tuple(c for _, c in out.commits),
+                                 sandbox=variant.sandbox, ccache=variant.ccache)
+    result = build_mod.build(layout, req)
+    out.build = result
+    out.properties.update(commit=commit, config_hash=result.config_hash,
+                          toolchain=result.info.get("key", {}).get("toolchain", {}).get("cc", ""))
+    message = ("cached" if result.cached else f"{result.compiled} objects compiled") if result.status is Status.PASS \
+        else f"{label} does not build: {build_mod.first_errors(result)}"
+    out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
+                                  properties={"cached": str(result.cached).lower(),
+                                              "compiled_objects": str(result.compiled)}))
+    return out
+
+
+def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: Prepared, log_dir: Path) -> bool:
+    started = time.monotonic()
+    try:
+        applied = series_mod.apply(layout, s, info, log_path=log_dir / "apply.log")
+    except ApplyFailed as exc:
+        failed = next((i for i, p in enumerate(s.patches, 1) if f"patch {i}/" in str(exc)), len(s.patches))
+        for i, ref in enumerate(s.patches, 1):
+            status = Status.PASS if i < failed else Status.FAIL if i == failed else Status.SKIP
+            message = str(exc) if i == failed else ("" if i < failed else "not applied: an earlier patch failed")
+            out.stages.append(StageResult(f"apply.{i}", status, 0.0, log_dir / "apply.log", message=message,
+                                          properties={"subject": ref.subject}))
+        out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the series does not apply"))
+        return False
+    share = (time.monotonic() - started) / max(len(applied.patches), 1)
+    for p in applied.patches:
+        out.stages.append(StageResult(f"apply.{p.number}", Status.PASS, share, log_dir / "apply.log",
+                                      message=p.ref.subject, properties={"commit": p.commit, "subject": p.ref.subject}))
+    out.commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
+    out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
+    return True

@@ -1,0 +1,144 @@
+"""The results model (a run, its suites, their cases) and its two outputs:
+JUnit written with junitparser, and results.json with the same content plus metrics.
+
+One JUnit testsuite per arch/flavour/topology/variant; one testcase per stage
+(tree, each patch's apply, build, boot, each suite, each test_workqueue scope)
+and one failing testcase per triage finding. Properties carry provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from junitparser import Error, Failure, JUnitXml, Property, Skipped, TestCase, TestSuite
+
+from pipeline.result import Status, StageResult
+from pipeline.suites.model import Case
+
+__all__ = ["Case", "Run", "SuiteResult", "to_junit", "write_junit", "write_json"]
+from pipeline.triage import Finding
+
+
+@dataclass
+class SuiteResult:
+    """Everything measured for one arch/flavour/topology/variant."""
+
+    name: str
+    cases: list[Case] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    timestamp: float = field(default_factory=time.time)
+
+    def add_stage(self, stage: StageResult) -> None:
+        self.cases.append(Case(stage.name, stage.status, stage.duration, stage.message,
+                               text=str(stage.log) if stage.log else "", properties=dict(stage.properties)))
+
+    def add_findings(self, findings: Iterable[Finding], known: set[str] = frozenset()) -> None:
+        for f in findings:
+            self.findings.append(f)
+            status = Status.PASS if f.fingerprint in known else Status.FAIL
+            label = "known" if f.fingerprint in known else "new"
+            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", status, 0.0, f"{f.title} ({label}, "
+                                   f"seen {f.count}x in {f.where})", f.decoded or f.text,
+                                   properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where}))
+
+    @property
+    def status(self) -> Status:
+        for status in (Status.ERROR, Status.FAIL):
+            if any(c.status is status for c in self.cases):
+                return status
+        return Status.PASS
+
+
+@dataclass
+class Run:
+    name: str
+    suites: list[SuiteResult] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        for status in (Status.ERROR, Status.FAIL):
+            if any(s.status is status for s in self.suites):
+                return status
+        return Status.PASS
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for suite in self.suites:
+            for case in suite.cases:
+                out[case.status.value] += 1
+        return out
+
+
+def _classname(suite: SuiteResult, case: Case) -> str:
+    group = case.name.split(".", 1)[0]
+    return f"wqci.{suite.name.replace('/', '.')}.{group}"
+
+
+def to_junit(run: Run) -> JUnitXml:
+    xml = JUnitXml(name=run.name)
+    for suite in run.suites:
+        ts = TestSuite(suite.name)
+        ts.timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(suite.timestamp))
+        ts.hostname = "localhost"
+        for key, value in {**run.properties, **suite.properties}.items():
+            ts.add_property(key, str(value))
+        for case in suite.cases:
+            for key, value in case.properties.items():
+                ts.add_property(f"{case.name}.{key}", str(value))
+            ts.add_testcase(_case(suite, case))
+        ts.update_statistics()
+        xml.add_testsuite(ts)
+    xml.update_statistics()
+    return xml
+
+
+def _case(suite: SuiteResult, case: Case) -> TestCase:
+    tc = TestCase(case.name, classname=_classname(suite, case), time=round(case.duration, 3))
+    if case.status is Status.FAIL:
+        result = Failure(case.message or "failed", type_="failure")
+        result.text = case.text or case.message
+        tc.result = [result]
+    elif case.status is Status.ERROR:
+        result = Error(case.message or "error", type_="error")
+        result.text = case.text or case.message
+        tc.result = [result]
+    elif case.status is Status.SKIP:
+        tc.result = [Skipped(case.message or "skipped")]
+    elif case.text:
+        tc.system_out = case.text
+    return tc
+
+
+def write_junit(run: Run, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    to_junit(run).write(str(tmp), pretty=True)
+    tmp.rename(path)
+    return path
+
+
+def to_dict(run: Run) -> dict:
+    return {
+        "name": run.name, "status": run.status.value, "counts": run.counts(), "properties": run.properties,
+        "suites": [{
+            "name": s.name, "status": s.status.value, "properties": s.properties,
+            "cases": [{"name": c.name, "status": c.status.value, "duration": round(c.duration, 3),
+                       "message": c.message, "metrics": dict(c.metrics), "properties": dict(c.properties)}
+                      for c in s.cases],
+            "findings": [f.to_dict() for f in s.findings],
+        } for s in run.suites],
+    }
+
+
+def write_json(run: Run, path: Path, extra: Mapping | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**to_dict(run), **(extra or {})}, indent=2, sort_keys=False) + "\n")
+    tmp.rename(path)
+    return path

@@ -1,0 +1,77 @@
+"""configs/suites.yaml loaded into frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from pipeline.config import Fields, Layout, load_yaml, pick
+from pipeline.errors import ConfigError
+
+EXPECT = {"": 0, "EAGAIN": None}
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    name: str
+    description: str
+    parser: str
+    module: str
+    params: Mapping[str, str]
+    variants: tuple[Mapping[str, str], ...] = ({},)
+    duration: float = 0.0  # seconds the module runs before rmmod; 0: load and done
+    timeout: float = 300.0
+    repeats: int = 1
+    expect_exit: str = ""
+
+    def with_params(self, overrides: Mapping[str, str]) -> "SuiteConfig":
+        """`--param test_workqueue.wq_items=1000` style overrides."""
+        return replace(self, params={**self.params, **overrides})
+
+
+@dataclass(frozen=True)
+class Suites:
+    default: tuple[str, ...]
+    suites: Mapping[str, SuiteConfig]
+    path: Path = field(default=Path("configs/suites.yaml"))
+
+    def get(self, name: str) -> SuiteConfig:
+        return pick("suite", name, self.suites, self.path)
+
+    def select(self, names: list[str] | None) -> list[SuiteConfig]:
+        return [self.get(n) for n in (names or self.default)]
+
+
+def _params(f: Fields, key: str) -> dict[str, str]:
+    raw = f.get(key, dict, {})
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def load_suites(layout: Layout) -> Suites:
+    from pipeline.suites import PARSERS
+
+    path = layout.configs / "suites.yaml"
+    top = Fields(load_yaml(path), path)
+    top.check_keys({"default", "suites"})
+    suites = {}
+    for name, raw in top.get("suites", dict).items():
+        f = Fields(raw, path, f"suites.{name}")
+        f.check_keys({"description", "parser", "module", "params", "variants", "duration", "timeout", "repeats",
+                      "expect_exit"})
+        parser = f.str("parser")
+        pick("suite parser", parser, PARSERS, f"{path}: suites.{name}.parser")
+        variants = tuple({str(k): str(v) for k, v in v.data.items()} for v in f.items("variants", [])) or ({},)
+        expect = f.str("expect_exit", "")
+        if expect not in EXPECT:
+            raise ConfigError(path=path, detail=f"field 'suites.{name}.expect_exit': '{expect}'; "
+                              f"options are: {', '.join(repr(e) for e in EXPECT)}")
+        suites[name] = SuiteConfig(
+            name=name, description=f.str("description", ""), parser=parser, module=f.str("module"),
+            params=_params(f, "params"), variants=variants, duration=float(f.get("duration", (int, float), 0)),
+            timeout=float(f.get("timeout", (int, float), 300)), repeats=f.get("repeats", int, 1), expect_exit=expect,
+        )
+    default = top.strs("default")
+    for name in default:
+        pick("suite", name, suites, f"{path}: default")
+    return Suites(default=default, suites=suites, path=path)

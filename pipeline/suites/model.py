@@ -1,0 +1,39 @@
+"""What a suite run leaves behind for its parser, and the cases parsers return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from pipeline.result import Status
+
+
+@dataclass(frozen=True)
+class ModuleRun:
+    """One load (and unload) of the suite's module in the guest."""
+
+    variant: str  # "" or e.g. "mutex_lock"
+    command: str
+    exit_code: int
+    output: str  # stdout + stderr of the load command
+    log: str  # the kernel log between this run's markers
+    duration: float
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    suite: str
+    runs: tuple[ModuleRun, ...]
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    status: Status
+    duration: float = 0.0
+    message: str = ""
+    text: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,61 @@
+"""lib/test_workqueue.c: one case per affinity scope, with throughput and latency.
+
+Its init prints the results and then returns -EAGAIN on purpose, so a load that
+"fails" with EAGAIN is the expected outcome; any other exit is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.result import Status
+from pipeline.suites.model import Case, ModuleRun, SuiteRun
+
+SCOPES = ("cpu", "smt", "cache_shard", "cache", "numa", "system")
+HEADER_RE = re.compile(r"test_workqueue: running (\d+) threads, (\d+) items/thread")
+SCOPE_RE = re.compile(r"test_workqueue:\s+(\w+)\s+(\d+) items/sec\s+p50=(\d+)\s+p90=(\d+)\s+p95=(\d+) ns")
+EAGAIN_RE = re.compile(r"Resource temporarily unavailable|EAGAIN|-11\b")
+
+
+def parse_scopes(log: str) -> dict[str, dict[str, float]]:
+    return {m.group(1): {"items_per_sec": float(m.group(2)), "p50_ns": float(m.group(3)),
+                         "p90_ns": float(m.group(4)), "p95_ns": float(m.group(5))}
+            for m in SCOPE_RE.finditer(log)}
+
+
+def parse(run: SuiteRun) -> list[Case]:
+    cases = []
+    for i, mod in enumerate(run.runs):
+        suffix = f"#{i + 1}" if len(run.runs) > 1 else ""
+        cases += parse_one(mod, suffix)
+    return cases
+
+
+def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
+    name = f"test_workqueue{suffix}"
+    if mod.timed_out:
+        return [Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])]
+    header = HEADER_RE.search(mod.log)
+    scopes = parse_scopes(mod.log)
+    load_ok = mod.exit_code != 0 and EAGAIN_RE.search(mod.output) is not None
+    props = {"threads": header.group(1), "items_per_thread": header.group(2)} if header else {}
+    if not header:
+        top = Case(name, Status.FAIL, mod.duration, "no 'running N threads' line: the benchmark did not start",
+                   mod.output + "\n" + mod.log[-4000:])
+    elif not load_ok:
+        top = Case(name, Status.FAIL, mod.duration,
+                   f"load exited {mod.exit_code}, expected EAGAIN (its init returns -EAGAIN on success)",
+                   mod.output)
+    else:
+        top = Case(name, Status.PASS, mod.duration, properties=props)
+    cases = [top]
+    share = mod.duration / len(SCOPES)
+    for scope in SCOPES:
+        case_name = f"{name}.{scope}"
+        if scope in scopes:
+            m = scopes[scope]
+            cases.append(Case(case_name, Status.PASS, share, metrics=m,
+                              properties={k: f"{v:.0f}" for k, v in m.items()}))
+        elif header:
+            cases.append(Case(case_name, Status.FAIL, 0.0, f"no result line for scope '{scope}'", mod.log[-2000:]))
+    return cases

@@ -1,0 +1,114 @@
+"""One kernel variant under test: boot it, run the suites, triage the console.
+
+The chain is boot -> suites -> triage, each step adding cases to one
+SuiteResult. A hung suite costs a reboot, not the run: the remaining suites run
+in a fresh guest. Whatever happens (panic, hang, Ctrl-C), the cases gathered so
+far stay in the result and the console logs stay on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pipeline import boot as boot_mod, triage
+from pipeline.build import BuildResult
+from pipeline.config import Arch, Layout
+from pipeline.errors import GuestError
+from pipeline.result import Status, StageResult
+from pipeline.results import SuiteResult
+from pipeline.runner import run_suite
+from pipeline.suites.config import SuiteConfig
+from pipeline.suites.model import Case
+from pipeline.topology import Topology
+
+Progress = Callable[[str], None]
+MAX_BOOTS = 4
+
+
+@dataclass(frozen=True)
+class TestRequest:
+    arch: Arch
+    topology: Topology
+    build: BuildResult
+    suites: tuple[SuiteConfig, ...]
+    out_dir: Path
+    accel: str = "auto"
+    boot_timeout: float | None = None
+    extra_cmdline: tuple[str, ...] = ()
+
+
+def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress: Progress = lambda s: None,
+                known: set[str] = frozenset()) -> list[triage.Finding]:
+    """Boot, run every suite (rebooting after a hang), triage; cases go into result."""
+    pending = list(req.suites)
+    consoles: list[Path] = []
+    boots = 0
+    try:
+        while pending or boots == 0:
+            boots += 1
+            boot_dir = req.out_dir / f"boot-{boots}"
+            breq = boot_mod.BootRequest(arch=req.arch, topology=req.topology, build=req.build, run_dir=boot_dir,
+                                        accel=req.accel, timeout=req.boot_timeout, extra_cmdline=req.extra_cmdline)
+            consoles.append(boot_dir / "console.log")
+            progress(f"boot {boots}: {req.arch.name} {req.topology.name}")
+            started = time.monotonic()
+            try:
+                with boot_mod.booted(layout, breq) as (vm, conn, booted):
+                    _record_boot(result, booted, boots, time.monotonic() - started)
+                    while pending:
+                        cfg = pending.pop(0)
+                        progress(f"suite {cfg.name}")
+                        outcome = run_suite(conn, vm, cfg, req.out_dir)
+                        result.cases.extend(outcome.cases)
+                        if outcome.needs_reboot:
+                            break
+                    try:
+                        (req.out_dir / "dmesg.txt").write_text(conn.dmesg())
+                    except GuestError:
+                        pass
+            except GuestError as exc:
+                result.cases.append(Case(f"boot#{boots}" if boots > 1 else "boot", Status.FAIL,
+                                         time.monotonic() - started, str(exc),
+                                         str(exc.fields.get("report", ""))))
+                for cfg in pending:
+                    result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped: the guest failed ({exc})"))
+                pending = []
+            if boots >= MAX_BOOTS and pending:
+                for cfg in pending:
+                    result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped after {MAX_BOOTS} boots"))
+                pending = []
+    finally:
+        console = _join_consoles(consoles, req.out_dir / "console.log")
+    findings = triage.triage(console)
+    src = req.build.out.parent.parent / "src"
+    findings = triage.decode(findings, src, req.build.artifacts.get("vmlinux", Path("/nonexistent")))
+    result.add_findings(findings, known)
+    return findings
+
+
+def _record_boot(result: SuiteResult, booted: boot_mod.BootResult, number: int, seconds: float) -> None:
+    name = "boot" if number == 1 else f"boot#{number}"
+    result.cases.append(Case(name, Status.PASS, seconds, properties={
+        "seconds_to_ssh": f"{booted.seconds_to_ssh:.1f}", "accelerator": booted.accel.name}))
+    result.properties.setdefault("accelerator", f"{booted.accel.name} ({booted.accel.reason})")
+    result.properties.setdefault("qemu_argv", " ".join(booted.argv))
+    result.properties.setdefault("kernel_cmdline", booted.cmdline)
+    result.properties.setdefault("guest_cpus", str(booted.topology.get("cpus")))
+
+
+def _join_consoles(consoles: Sequence[Path], dest: Path) -> str:
+    parts = []
+    for path in consoles:
+        if path.exists():
+            parts.append(path.read_text(errors="replace"))
+    text = "\n".join(parts)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return text
+
+
+def stage_case(stage: StageResult) -> Case:
+    return Case(stage.name, stage.status, stage.duration, stage.message, properties=dict(stage.properties))
