@@ -20,13 +20,14 @@ PREFIX_RE = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s?)?(?:\[\s*[TC]\d+\]\s?)
 OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+")
 FRAME_RE = re.compile(r"^\s*(\? )?([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
 INLINE_FRAME_RE = re.compile(r"^\s+([A-Za-z_.$][\w.$]*) \S+:\d+ \[inline\]")
+DECODED_FRAME_RE = re.compile(r"^\s*(\? )?([A-Za-z_.$][\w.$]*) \([^()]*:\d+\)")
 WARN_AT_RE = re.compile(r"WARNING: (?:CPU: \d+ PID: \d+ at \S+:\d+ |\S+:\d+ at )([\w.$]+)")
 TRACE_START_RE = re.compile(r"^(Call [Tt]race:|stack backtrace:|Backtrace:)")
 TRACE_LINE_RE = re.compile(
     r"^\s*(\? )?[\w.$]+\+0x[0-9a-f]+/0x[0-9a-f]+|^\s+[\w.$]+ \S+:\d+ \[inline\]|^\s*</?(TASK|IRQ|NMI|SOFTIRQ)>|"
     r"^\s*(RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R\d+|FS|CS|CR\d|DR\d|Code|pc|lr|sp|pstate|x\d+)\s*:|"
-    r"^\s*\[<[0-9a-f]+>\]|^---\[ end")
-PC_RE = re.compile(r"^(?:RIP: [0-9a-f]{4}:|pc : |PC is at |epc : )(?:\[<[0-9a-f]+>\] )?([\w.$]+)")
+    r"^\s*\[<[0-9a-f]+>\]|^---\[ end|^\s*(\? )?[\w.$]+ \([^()]*:\d+\)")
+PC_RE = re.compile(r"^(?:RIP: [0-9a-f]{4}:|pc : |PC is at |epc : )(?:\[<[0-9a-f]+>\] )?([A-Za-z_][\w.$]*)")
 RULE_RE = re.compile(r"^={20,}$")
 CUT_RE = re.compile(r"^-+\[ cut here \]-+$")
 END_TRACE_RE = re.compile(r"^-+\[ end trace [0-9a-f]* ?\]-+$")
@@ -62,7 +63,11 @@ NOISE_FRAMES = {
     "mark_lock_irq", "mark_usage", "lockdep_hardirqs_on_prepare", "trace_hardirqs_on",
     "__trace_hardirqs_on_caller", "check_deadlock", "print_deadlock_bug", "print_unlock_imbalance_bug",
     "__lock_release", "lock_is_held_type", "__list_add_valid", "__list_del_entry_valid",
+    "__refcount_add", "__refcount_inc", "refcount_inc", "__list_add", "list_add_tail", "list_add",
+    "rt_spin_lock", "rtlock_slowlock_locked", "__mutex_unlock_slowpath", "mutex_unlock", "rcu_dump_cpu_stacks",
 }
+NOISE_PREFIXES = ("atomic_", "raw_atomic_", "arch_atomic_", "__sanitizer", "__tsan", "__asan", "asm_", "__kcsan", "kcsan_report", "_raw_spin_", "__raw_spin_",
+                  "instrument_", "__ubsan_handle", "mutex_lock", "_raw_read_", "_raw_write_")
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,11 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("lockdep", r"^WARNING: (?P<what>possible circular locking dependency detected|possible recursive locking "
        r"detected|inconsistent lock state|suspicious RCU usage|bad unlock balance detected!|possible irq lock "
        r"inversion dependency detected|\S+-safe -> \S+-unsafe lock order detected|held lock freed!|lock held "
-       r"when returning to user space!|Nested lock was not taken|lock held at task exit time!)", "lockdep: {what}"),
-    _p("lockdep", r"^BUG: (?P<what>MAX_LOCKDEP_\w+ too low!|looking up invalid subclass: \d+)", "lockdep: {what}"),
+       r"when returning to user space!|Nested lock was not taken|lock held at task exit time!)", "{what}"),
+    _p("lockdep", r"^BUG: (?P<what>MAX_LOCKDEP_\w+ too low!|looking up invalid subclass: \d+)", "{what}"),
     _p("wq_lockup", r"^BUG: workqueue lockup - pool", "workqueue lockup"),
     _p("soft_lockup", r"^watchdog: BUG: soft lockup - CPU#\d+ stuck", "soft lockup"),
-    _p("hard_lockup", r"^(?:watchdog: )?Watchdog detected hard LOCKUP on cpu", "hard lockup"),
+    _p("hard_lockup", r"^(?:watchdog: )?(?:CPU\d+: )?Watchdog detected hard LOCKUP on cpu", "hard lockup"),
     _p("rcu_stall", r"^(?:rcu: )?INFO: (?P<flavor>rcu_\w+) (?:self-)?detected stalls?", "rcu stall"),
     _p("hung_task", r"^INFO: task (?P<comm>.+?):\d+ blocked for more than \d+ seconds", "task hung"),
     _p("atomic_sleep", r"^BUG: (?P<what>sleeping function called from invalid context|scheduling while atomic"
@@ -159,23 +164,35 @@ def frames_of(lines: Sequence[str]) -> list[str]:
             name = m.group(2)
         elif (m := INLINE_FRAME_RE.match(line)):
             name = m.group(1)
+        elif (m := DECODED_FRAME_RE.match(line)) and not m.group(1) and not line.rstrip().endswith(":"):
+            name = m.group(2)
         else:
             continue
         name = clean_frame(name)
-        if name not in NOISE_FRAMES and not name.startswith(("__sanitizer", "__tsan", "__asan", "asm_", "__kcsan")):
+        if not is_noise(name):
             out.append(name)
     return out
 
 
-def location(lines: Sequence[str]) -> str | None:
-    """The function named by a WARNING ... at file:line func, or the RIP/pc line."""
-    for regex, text in [(WARN_AT_RE, line) for line in lines] + [(PC_RE, line.strip()) for line in lines]:
-        m = regex.search(text) if regex is WARN_AT_RE else regex.match(text)
-        if m:
-            name = clean_frame(m.group(1))
-            if name not in NOISE_FRAMES:
-                return name
+PC_NAMED = {"soft_lockup", "hard_lockup", "rcu_stall", "oops", "bug"}
+
+
+def location(kind: str, lines: Sequence[str]) -> str | None:
+    """Where the report happened: the spinning or faulting PC for lockups, stalls and
+    oopses (even inside a lock primitive: that is the lockup), the WARNING line's
+    function for warnings unless it only reports for its caller."""
+    if kind in PC_NAMED:
+        for line in lines:
+            if m := PC_RE.match(line.strip()):
+                return clean_frame(m.group(1))
+    for line in lines:
+        if (m := WARN_AT_RE.search(line)) and not is_noise(clean_frame(m.group(1))):
+            return clean_frame(m.group(1))
     return None
+
+
+def is_noise(name: str) -> bool:
+    return name in NOISE_FRAMES or name.startswith(NOISE_PREFIXES)
 
 
 def clean_frame(name: str) -> str:
@@ -183,10 +200,14 @@ def clean_frame(name: str) -> str:
 
 
 def make_title(pattern: Pattern, m: re.Match, lines: Sequence[str], frames: Sequence[str]) -> str:
-    title = pattern.title.format(**{k: v or "" for k, v in m.groupdict().items()})
-    title = OFFSET_RE.sub("", title)
+    groups = {k: v or "" for k, v in m.groupdict().items()}
+    func = clean_frame(groups.get("func", ""))
+    if func and is_noise(func) and frames:
+        # "KASAN: ... in instrument_atomic_read_write": name the caller instead
+        groups["func"] = frames[0]
+    title = OFFSET_RE.sub("", pattern.title.format(**groups))
     if pattern.kind in NAMED_BY_LOCATION:
-        where = location(lines) or (frames[0] if frames else None)
+        where = location(pattern.kind, lines) or (frames[0] if frames else None)
         prefix = NAMED_BY_LOCATION[pattern.kind]
         if where:
             title = f"{prefix} {where}" if prefix else f"{title} in {where}"
@@ -198,20 +219,6 @@ def fingerprint(kind: str, title: str, frames: Sequence[str]) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def report_end(lines: Sequence[str], start: int, headline: int, kind: str, delimited: bool, cut: bool) -> int:
-    """Index one past the report's last line."""
-    limit = min(len(lines), headline + 400)
-    if cut or kind in ("warn", "bug", "refcount", "list_corruption", "oops"):
-        for i in range(headline, limit):
-            if END_TRACE_RE.match(lines[i]):
-                return i + 1
-    if delimited:
-        for i in range(headline + 1, limit):
-            if RULE_RE.match(lines[i]):
-                return i + 1
-    return _trace_end(lines, headline, limit, kind, cut)
-
-
 CONTEXT_RE = re.compile(
     r"^(\s|CPU: |Hardware name: |Workqueue: |Modules linked in:|Tainted: |Sending NMI|NMI backtrace|task:|"
     r"rcu: |\(detected by|Showing |workqueue |pool \d+:|INFO: lockdep|other info|Chain exists|\*\*\*|"
@@ -219,65 +226,136 @@ CONTEXT_RE = re.compile(
     r"[-=]{10,}$|\[ BUG:|Preemption disabled at:|in_atomic\(\)|preempt_count:|RCU nest depth|"
     r"#PF: |PGD |Oops|ESR = |Mem abort|Data abort|FAR = )")
 PRE_TRACE_LINES = {"lockdep": 400, "wq_lockup": 200, "rcu_stall": 120}
+DELIMITED = {"kcsan", "kasan", "ubsan"}  # open and close with a ===== rule
+ENDS_WITH_TRACE_MARK = {"warn", "bug", "refcount", "list_corruption", "oops"}
+# A panic caused by the report just before it belongs to that report.
+CONSEQUENTIAL_PANIC_RE = re.compile(r"Fatal exception|panic_on_warn|kasan\.fault|softlockup|hung_task|"
+                                    r"Hard LOCKUP|RCU Stall|Oops", re.I)
+INTERLEAVE_LOOKAHEAD = 3
 
 
-def _trace_end(lines: Sequence[str], headline: int, limit: int, kind: str, cut: bool = False) -> int:
-    """Follow a report without closing delimiter: header lines, then its stack trace(s)."""
+OOPS_LINE_RE = re.compile(r"^(?:Internal error: )?Oops")
+
+
+def continues(kind: str, cut: bool, hit_kind: str, line: str, distance: int) -> bool:
+    """A headline-like line that is part of the current report, not a new one."""
+    if cut and hit_kind == "warn" and distance <= 2:
+        return True  # a cut-here block's own WARNING line
+    if OOPS_LINE_RE.match(line) and kind in ("oops", "bug", "list_corruption") and distance <= 20:
+        return True  # "Oops: ..." after "BUG: unable to handle ..." or "kernel BUG at"
+    return kind == "list_corruption" and hit_kind == "bug" and distance <= 5
+
+
+def next_headline(lines: Sequence[str], headline: int, kind: str, cut: bool) -> int:
+    """Where the next report starts."""
+    for i in range(headline + 1, len(lines)):
+        line = lines[i]
+        if CUT_RE.match(line) and i + 1 < len(lines):
+            line = lines[i + 1]  # a cut mark starts whatever its next line is
+        elif not match(line):
+            continue
+        hit = match(line)
+        if hit is not None and continues(kind, cut, hit[0].kind, line, i - headline):
+            continue
+        return i
+    return len(lines)
+
+
+def report_end(lines: Sequence[str], headline: int, kind: str, cut: bool) -> int:
+    """Index one past the report's last line."""
+    limit = min(next_headline(lines, headline, kind, cut), headline + 600)
+    if kind in DELIMITED:
+        for i in range(headline + 1, limit):
+            if RULE_RE.match(lines[i]):
+                return i + 1
+    if cut or kind in ENDS_WITH_TRACE_MARK:
+        for i in range(headline, limit):
+            if END_TRACE_RE.match(lines[i]):
+                return i + 1
+    return _trace_end(lines, headline, limit, kind)
+
+
+def _trace_end(lines: Sequence[str], headline: int, limit: int, kind: str) -> int:
+    """Follow a report without closing delimiter: header lines, then its stack trace(s).
+
+    Other printk lines can land in the middle of a trace; a line that fits
+    nothing ends the report only if no trace line follows shortly after it.
+    """
     last, in_trace = headline + 1, False
     cap = headline + PRE_TRACE_LINES.get(kind, 80)
     for i in range(headline + 1, limit):
         line = lines[i]
         if not line.strip():
             continue
-        hit = match(line)
-        # a cut-here block's own WARNING line belongs to it (refcount_t:, list_add corruption)
-        own_warning = cut and hit is not None and hit[0].kind == "warn" and i <= headline + 2
-        if hit and not own_warning and not (kind == "lockdep" and not in_trace):
-            break
         if TRACE_START_RE.match(line):
             in_trace, last = True, i + 1
-        elif TRACE_LINE_RE.match(line):
+        elif TRACE_LINE_RE.match(line) or CONTEXT_RE.match(line):
             last = i + 1
-        elif CONTEXT_RE.match(line):
-            last = i + 1
-        elif in_trace or i > cap:
+        elif in_trace:
+            ahead = lines[i + 1:i + 1 + INTERLEAVE_LOOKAHEAD]
+            if not any(TRACE_LINE_RE.match(a) for a in ahead):
+                break
+        elif i > cap:
             break
     return last
+
+
+def main_frames(kind: str, body: Sequence[str]) -> list[str]:
+    """The frames that identify the report: the first access of a race, lockdep's own backtrace."""
+    if kind == "kcsan":
+        first: list[str] = []
+        for line in body[1:]:
+            if first and (not line.strip() or line.startswith(("read", "write"))):
+                break
+            first += frames_of([line])
+        return first
+    if kind == "lockdep":
+        marks = [i for i, ln in enumerate(body) if ln.startswith("stack backtrace:")]
+        if marks:
+            return frames_of(body[marks[-1]:])
+    return frames_of(body)
+
+
+def _start_of(lines: Sequence[str], i: int) -> tuple[int, int, bool] | None:
+    """(start, headline, cut) for a report whose headline or cut mark is at line i."""
+    if match(lines[i]):
+        start, cut = i, False
+        if i > 0 and RULE_RE.match(lines[i - 1]):
+            start = i - 1
+        for back in (1, 2):
+            if i >= back and CUT_RE.match(lines[i - back]):
+                start, cut = i - back, True
+        return start, i, cut
+    if CUT_RE.match(lines[i]):
+        for j in range(i + 1, min(i + 4, len(lines))):
+            if match(lines[j]):
+                return i, j, True
+    return None
 
 
 def extract(text: str, where: str = "console", offset: int = 0) -> list[Finding]:
     """Every report in text, in order (not yet deduplicated)."""
     lines = [strip_prefix(ln) for ln in text.splitlines()]
-    findings = []
+    findings: list[Finding] = []
     i = 0
     while i < len(lines):
-        hit = match(lines[i])
-        cut = False
-        if hit is None:
-            if CUT_RE.match(lines[i]):
-                # a WARN/BUG block: classify by the lines that follow the cut mark
-                for j in range(i + 1, min(i + 4, len(lines))):
-                    hit = match(lines[j])
-                    if hit:
-                        break
-                if hit is None:
-                    i += 1
-                    continue
-                cut, start, headline = True, i, j
-            else:
-                i += 1
-                continue
-        else:
-            start, headline = i, i
-            if i > 0 and RULE_RE.match(lines[i - 1]):
-                start = i - 1
-            if i > 0 and (CUT_RE.match(lines[i - 1]) or (i > 1 and CUT_RE.match(lines[i - 2]))):
-                cut, start = True, i - 1 if CUT_RE.match(lines[i - 1]) else i - 2
-        pattern, m = hit
-        delimited = RULE_RE.match(lines[start]) is not None
-        end = report_end(lines, start, headline, pattern.kind, delimited, cut)
+        found = _start_of(lines, i)
+        if found is None:
+            i += 1
+            continue
+        start, headline, cut = found
+        pattern, m = match(lines[headline])
+        # syzbot prints one headline per inlined frame; the last one names the real function
+        while headline + 1 < len(lines) and (nxt := match(lines[headline + 1])) and nxt[0] is pattern:
+            headline, m = headline + 1, nxt[1]
+        end = report_end(lines, headline, pattern.kind, cut)
         body = lines[start:end]
-        frames = frames_of(body)
+        if pattern.kind == "panic" and findings and CONSEQUENTIAL_PANIC_RE.search(lines[headline]):
+            prev = findings[-1]
+            findings[-1] = replace(prev, text=prev.text + "\n" + "\n".join(body))
+            i = max(end, headline + 1)
+            continue
+        frames = main_frames(pattern.kind, body)
         title = make_title(pattern, m, body, frames)
         findings.append(Finding(kind=pattern.kind, title=title, fingerprint=fingerprint(pattern.kind, title, frames),
                                 frames=tuple(frames[:5]), text="\n".join(body), where=where,
