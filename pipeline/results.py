@@ -94,7 +94,13 @@ def to_junit(run: Run) -> JUnitXml:
             ts.add_testcase(_case(suite, case))
         ts.update_statistics()
         xml.add_testsuite(ts)
-    xml.update_statistics()
+    # Totals by hand: update_statistics() also writes `skipped` on <testsuites>,
+    # which the Jenkins schema does not allow there.
+    suites = list(xml)
+    xml.tests = sum(ts.tests for ts in suites)
+    xml.failures = sum(ts.failures for ts in suites)
+    xml.errors = sum(ts.errors for ts in suites)
+    xml.time = round(sum(ts.time for ts in suites), 3)
     return xml
 
 
@@ -109,9 +115,12 @@ def _case(suite: SuiteResult, case: Case) -> TestCase:
         result.text = case.text or case.message
         tc.result = [result]
     elif case.status is Status.SKIP:
-        tc.result = [Skipped(case.message or "skipped")]
-    elif case.text:
-        tc.system_out = case.text
+        # the Jenkins schema gives <skipped> no attributes: the reason is its text
+        skipped = Skipped()
+        skipped.text = case.message or "skipped"
+        tc.result = [skipped]
+    elif case.text or case.message:
+        tc.system_out = "\n".join(part for part in (case.message, case.text) if part)
     return tc
 
 
