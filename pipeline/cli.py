@@ -14,7 +14,8 @@ from typing import Callable, Optional
 import typer
 
 from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
-from pipeline import prepare as prepare_mod, results as results_mod, testrun, triage as triage_mod
+from pipeline import abrun, compare as compare_mod, prepare as prepare_mod, report as report_mod
+from pipeline import results as results_mod, testrun, triage as triage_mod
 from pipeline import topology as topology_mod, tree as trees, ui
 from pipeline.suites import config as suites_config
 from pipeline.result import Status
@@ -395,6 +396,75 @@ def triage_cmd(
             suite.cases.append(results_mod.Case("triage", Status.PASS))
         run.suites.append(suite)
         results_mod.write_junit(run, junit)
+
+
+# ---------------------------------------------------------------- run and report
+
+
+@app.command("run")
+@guarded
+def run_cmd(
+    series: str = typer.Option(..., "--series", help="The series to validate."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
+    repeat: int = typer.Option(3, "--repeat", help="Interleaved baseline/patched boots per side."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also copy the JUnit file here."),
+    max_regression: float = typer.Option(5.0, "--max-regression", help="Allowed throughput loss, percent."),
+    perf_flavor: Optional[str] = typer.Option(None, "--perf-flavor", help="Flavour for the A/B runs, e.g. perf."),
+    each_patch: bool = typer.Option(False, "--each-patch", help="Name the first patch of each new finding."),
+    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    ci: bool = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of a live status."),
+) -> None:
+    """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
+    lay = layout()
+    config.load_series(lay, series)
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+    req = abrun.RunRequest(
+        series=series, arches=tuple(config.select_arches(lay, arch)), flavor=flavor,
+        topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(_select_suites(lay, suite, None, param)),
+        repeat=max(repeat, 1), out_dir=(out or Path("out") / f"run-{series}").resolve(),
+        max_regression=max_regression / 100, perf_flavor=perf_flavor, each_patch=each_patch, tree_path=tree_path,
+        accel=accel, sandbox=not no_sandbox,
+    )
+    with ui.Progress(plain=ci) as progress:
+        run_result, outcomes = abrun.run(lay, req, progress)
+    for o in outcomes:
+        if o.comparison:
+            print(f"\n{o.arch}: test_workqueue, baseline vs {series}, median of {req.repeat} run(s) each"
+                  + (f"  [{o.label}]" if o.label else ""))
+            print(ui.table(compare_mod.TABLE_HEADERS, compare_mod.table_rows(o.comparison)))
+        for f in o.new_findings:
+            first = f" (first in {o.culprits[f.fingerprint]})" if f.fingerprint in o.culprits else ""
+            print(f"{o.arch}: NEW   {f.kind}: {f.title}{first}")
+        for f in o.known_findings:
+            print(f"{o.arch}: known {f.kind}: {f.title} (also on the baseline)")
+    if junit:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_bytes((req.out_dir / "junit.xml").read_bytes())
+    counts = run_result.counts()
+    print(f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped")
+    for name in ("junit.xml", "results.json", "summary.md", "report.html"):
+        print(f"{name}: {req.out_dir / name}")
+    if run_result.status is not Status.PASS:
+        ui.error(f"{series}: {run_result.status.value} (see {req.out_dir / 'summary.md'})")
+        raise typer.Exit(1)
+    ui.info(f"{series}: pass")
+
+
+@app.command("report")
+@guarded
+def report_cmd(run_dir: Path = typer.Argument(..., help="A directory written by wqci run.")) -> None:
+    """(Re)write summary.md, report.html and the throughput plot of a run directory."""
+    md, page = report_mod.write(run_dir)
+    print(f"summary: {md}\nreport:  {page}")
 
 
 # ---------------------------------------------------------------- entry point

@@ -94,3 +94,20 @@ def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: P
     out.commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
     out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
     return True
+
+
+def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, label: str, commit: str,
+                   sandbox: bool = True) -> Prepared:
+    """Build one intermediate commit of an applied series in the same slot (incremental)."""
+    assert base.build is not None and base.info is not None
+    patches = []
+    for name, c in base.commits:
+        patches.append(c)
+        if c == commit:
+            break
+    from dataclasses import replace
+
+    req = replace(base.build.request, commit=commit, label=label, patches=tuple(patches), sandbox=sandbox)
+    result = build_mod.build(layout, req)
+    return Prepared(label=label, info=base.info, commits=base.commits[:len(patches)], build=result,
+                    properties={**base.properties, "commit": commit})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Iterable, Sequence
 
 
@@ -41,3 +42,32 @@ def setup_logging(verbose: bool) -> None:
     logger.handlers[:] = [_CommandEcho()] if verbose else [logging.NullHandler()]
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
+
+
+class Progress:
+    """Stage progress: a rich status line on a terminal, plain `I:` lines otherwise (--ci)."""
+
+    def __init__(self, plain: bool) -> None:
+        self.plain = plain or not sys.stdout.isatty()
+        self.started = time.monotonic()
+        self._status = None
+
+    def __enter__(self) -> "Progress":
+        if not self.plain:
+            from rich.console import Console
+
+            self._status = Console().status("starting")
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+
+    def __call__(self, text: str) -> None:
+        line = f"[{time.monotonic() - self.started:7.1f} s] {text}"
+        if self._status is not None:
+            self._status.update(line)
+            self._status.console.log(text)
+        else:
+            info(line)
