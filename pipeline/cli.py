@@ -303,6 +303,7 @@ def test_cmd(
     topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
     repeat: Optional[int] = typer.Option(None, "--repeat", help="Run each suite N times (default: suites.yaml)."),
     param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    suite_timeout: Optional[list[str]] = typer.Option(None, "--suite-timeout", help="SUITE=SECONDS override."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/test-<variant>-<arch>)."),
     accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
     tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
@@ -314,7 +315,7 @@ def test_cmd(
     lay = layout()
     a = config.load_arch(lay, arch)
     topo = topology_mod.load_topologies(lay).get(topology)
-    suites = _select_suites(lay, suite, repeat, param)
+    suites = _select_suites(lay, suite, repeat, param, suite_timeout)
     label = series or "base"
     out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,9 +346,16 @@ def test_cmd(
 
 
 def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | None,
-                   params: list[str] | None) -> list:
+                   params: list[str] | None, timeouts: list[str] | None = None) -> list:
     cfg = suites_config.load_suites(lay)
     chosen = cfg.select(names)
+    limits: dict[str, float] = {}
+    for item in timeouts or []:
+        name, sep, seconds = item.partition("=")
+        if not sep or not seconds.replace(".", "", 1).isdigit():
+            raise typer.BadParameter(f"--suite-timeout {item}: use SUITE=SECONDS")
+        cfg.get(name)
+        limits[name] = float(seconds)
     overrides: dict[str, dict[str, str]] = {}
     for item in params or []:
         key, sep, value = item.partition("=")
@@ -359,6 +367,8 @@ def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | No
     out = []
     for s in chosen:
         s = s.with_params(overrides.get(s.name, {}))
+        if s.name in limits:
+            s = dataclasses.replace(s, timeout=limits[s.name])
         out.append(dataclasses.replace(s, repeats=repeat) if repeat else s)
     return out
 
@@ -409,7 +419,8 @@ def run_cmd(
     flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
     topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
-    repeat: int = typer.Option(3, "--repeat", help="Interleaved baseline/patched boots per side."),
+    repeat: int = typer.Option(2, "--repeat", help="Interleaved baseline/patched boots per side (the first "
+                               "runs every suite, the others test_workqueue for the A/B table)."),
     param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also copy the JUnit file here."),

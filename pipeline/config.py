@@ -31,7 +31,9 @@ class Layout:
 
     @property
     def patches(self) -> Path:
-        return self.root / "patches"
+        # WQCI_PATCHES points at another patches/ directory (e.g. tests/data/series)
+        env = os.environ.get("WQCI_PATCHES")
+        return Path(env).resolve() if env else self.root / "patches"
 
     @property
     def guest(self) -> Path:

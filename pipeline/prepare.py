@@ -66,8 +66,10 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     out.build = result
     out.properties.update(commit=commit, config_hash=result.config_hash,
                           toolchain=result.info.get("key", {}).get("toolchain", {}).get("cc", ""))
-    message = ("cached" if result.cached else f"{result.compiled} objects compiled") if result.status is Status.PASS \
-        else f"{label} does not build: {build_mod.first_errors(result)}"
+    if result.status is Status.PASS:
+        message = "cached" if result.cached else f"{result.compiled} objects compiled"
+    else:
+        message = f"{first_breaking(layout, req, out.commits, s, result)}: {build_mod.first_errors(result)}"
     out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
                                   properties={"cached": str(result.cached).lower(),
                                               "compiled_objects": str(result.compiled)}))
@@ -111,3 +113,20 @@ def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, lab
     result = build_mod.build(layout, req)
     return Prepared(label=label, info=base.info, commits=base.commits[:len(patches)], build=result,
                     properties={**base.properties, "commit": commit})
+
+
+def first_breaking(layout: config.Layout, head: build_mod.BuildRequest, commits: list[tuple[str, str]],
+                   s: config.Series | None, failed: build_mod.BuildResult) -> str:
+    """Name the first patch that does not build; each step is an incremental build in the slot."""
+    if s is None:
+        return "the base tree does not build"
+    from dataclasses import replace
+
+    culprit = len(commits)
+    for number, (label, commit) in enumerate(commits[:-1], start=1):
+        step = build_mod.build(layout, replace(head, commit=commit, label=label,
+                                               patches=tuple(c for _, c in commits[:number])))
+        if step.status is not Status.PASS:
+            culprit = number
+            break
+    return f"patch {culprit}/{len(commits)} \"{s.patches[culprit - 1].subject}\" does not build"

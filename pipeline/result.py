@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 
 class Status(str, enum.Enum):
@@ -16,6 +16,15 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """error beats fail beats pass; skips alone are a pass."""
+    seen = set(statuses)
+    for status in (Status.ERROR, Status.FAIL):
+        if status in seen:
+            return status
+    return Status.PASS
 
 
 @dataclass(frozen=True)

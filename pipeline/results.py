@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 
 from junitparser import Error, Failure, JUnitXml, Property, Skipped, TestCase, TestSuite
 
-from pipeline.result import Status, StageResult
+from pipeline.result import Status, StageResult, worst
 from pipeline.suites.model import Case
 
 __all__ = ["Case", "Run", "SuiteResult", "to_junit", "write_junit", "write_json"]
@@ -48,10 +48,7 @@ class SuiteResult:
 
     @property
     def status(self) -> Status:
-        for status in (Status.ERROR, Status.FAIL):
-            if any(c.status is status for c in self.cases):
-                return status
-        return Status.PASS
+        return worst(c.status for c in self.cases)
 
 
 @dataclass
@@ -62,10 +59,7 @@ class Run:
 
     @property
     def status(self) -> Status:
-        for status in (Status.ERROR, Status.FAIL):
-            if any(s.status is status for s in self.suites):
-                return status
-        return Status.PASS
+        return worst(s.status for s in self.suites)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}

@@ -8,17 +8,15 @@ w, the console tail), and the caller reboots the guest before the next suite.
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from pipeline import qemu
 from pipeline.errors import GuestError
 from pipeline.guest import Guest
-from pipeline.result import Status
+from pipeline.result import Status, worst
 from pipeline.suites import parser as find_parser
 from pipeline.suites.config import SuiteConfig
 from pipeline.suites.model import Case, ModuleRun, SuiteRun
@@ -36,10 +34,7 @@ class SuiteOutcome:
 
     @property
     def status(self) -> Status:
-        for status in (Status.ERROR, Status.FAIL):
-            if any(c.status is status for c in self.cases):
-                return status
-        return Status.PASS
+        return worst(c.status for c in self.cases)
 
 
 def marker(kind: str, suite: str, run: int) -> str:
@@ -134,9 +129,3 @@ def run_suite(conn: Guest, vm: qemu.Vm, cfg: SuiteConfig, out_dir: Path, first_r
     return SuiteOutcome(suite=cfg.name, cases=tuple(cases), log=log, duration=time.monotonic() - started,
                         needs_reboot=hung is not None)
 
-
-CONSOLE_MARK_RE = re.compile(r"wqci: (?:begin|end) suite (\S+) run \d+")
-
-
-def suite_names(suites: Sequence[SuiteConfig]) -> list[str]:
-    return [s.name for s in suites]

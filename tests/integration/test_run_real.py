@@ -1,0 +1,59 @@
+"""`wqci run` end to end on x86_64 (few repeats), and a series that does not compile."""
+
+import json
+import os
+import subprocess
+import sys
+
+import xmlschema
+
+from tests.conftest import DATA, ROOT
+
+SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
+
+
+def wqci(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=5400, env={**os.environ, **(env or {})})
+
+
+def test_run_fastwake_end_to_end(tmp_path):
+    done = wqci("run", "--series", "fastwake-v1", "--repeat", "2", "--out", str(tmp_path), "--ci",
+                "--suite", "test_workqueue", "--suite", "ww_mutex_selftest")
+    assert done.returncode in (0, 1), done.stderr
+    SCHEMA.validate(str(tmp_path / "junit.xml"))
+    data = json.loads((tmp_path / "results.json").read_text())
+    (arch,) = data["arches"]
+    scopes = [row["scope"] for row in arch["comparison"]]
+    assert scopes == ["cpu", "smt", "cache_shard", "cache", "numa", "system"]
+    assert all(row["n_baseline"] == 2 and row["n_patched"] == 2 for row in arch["comparison"])
+    assert "not representative of hardware" in arch["note"]
+    # the table is printed, and the report has the plot and both variants
+    assert "scope" in done.stdout and "baseline items/s" in done.stdout
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| cache |" in summary and "not representative of hardware" in summary
+    assert (tmp_path / "throughput.png").stat().st_size > 10_000
+    assert "report.html" in done.stdout
+    names = [c["name"] for s in data["suites"] for c in s["cases"]]
+    assert "ab.cache" in names
+    # exit 1 exactly when something failed: a new finding, a failing suite or a regression
+    failed = [c for s in data["suites"] for c in s["cases"] if c["status"] in ("fail", "error")]
+    assert done.returncode == (1 if failed else 0), failed
+    # a second identical run skips both builds
+    again = wqci("run", "--series", "fastwake-v1", "--repeat", "1", "--out", str(tmp_path / "again"), "--ci",
+                 "--suite", "ww_mutex_selftest")
+    data = json.loads((tmp_path / "again" / "results.json").read_text())
+    builds = [c for s in data["suites"] for c in s["cases"] if c["name"] == "build"]
+    assert [b["message"] for b in builds] == ["cached", "cached"], again.stdout[-2000:]
+
+
+def test_broken_series_names_the_patch(tmp_path):
+    done = wqci("run", "--series", "broken-build", "--repeat", "1", "--out", str(tmp_path), "--ci",
+                env={"WQCI_PATCHES": str(DATA / "series")})
+    assert done.returncode == 1, done.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    build = [c for s in data["suites"] for c in s["cases"] if c["name"] == "build"]
+    assert build[0]["status"] == "pass"  # the baseline
+    assert build[1]["status"] == "fail"
+    assert 'patch 2/2 "workqueue: call a function that does not exist" does not build' in build[1]["message"]
+    assert "wqci_no_such_function" in build[1]["message"]
