@@ -206,12 +206,26 @@ def make_title(pattern: Pattern, m: re.Match, lines: Sequence[str], frames: Sequ
         # "KASAN: ... in instrument_atomic_read_write": name the caller instead
         groups["func"] = frames[0]
     title = OFFSET_RE.sub("", pattern.title.format(**groups))
+    if pattern.kind == "kcsan":
+        title = kcsan_title(title)
     if pattern.kind in NAMED_BY_LOCATION:
         where = location(pattern.kind, lines) or (frames[0] if frames else None)
         prefix = NAMED_BY_LOCATION[pattern.kind]
         if where:
             title = f"{prefix} {where}" if prefix else f"{title} in {where}"
     return normalize(title)
+
+
+def kcsan_title(title: str) -> str:
+    """Drop a side of "data-race in A / B" that only says where an interrupt landed.
+
+    The same race on pwq->stats shows up as "trace_hardirqs_on / wq_worker_tick",
+    "sysvec_apic_timer_interrupt / wq_worker_tick", ...: one finding, not four.
+    """
+    head, sep, sides = title.partition(" in ")
+    names = [clean_frame(n.strip()) for n in sides.split(" / ")]
+    kept = [n for n in names if not is_noise(n)] or names
+    return f"{head}{sep}{' / '.join(kept)}" if sep else title
 
 
 def fingerprint(kind: str, title: str, frames: Sequence[str]) -> str:

@@ -35,6 +35,12 @@ def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
     name = f"test_workqueue{suffix}"
     if mod.timed_out:
         return [Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])]
+    headers = HEADER_RE.findall(mod.log)
+    if len(headers) > 1:
+        # busybox's insmod/modprobe reruns init_module after finit_module fails: the
+        # benchmark ran twice and the numbers of the two runs are mixed
+        return [Case(name, Status.FAIL, mod.duration, f"the benchmark ran {len(headers)} times in one load "
+                     "(a module loader that retries a failing init?)", mod.output + "\n" + mod.log[-4000:])]
     header = HEADER_RE.search(mod.log)
     scopes = parse_scopes(mod.log)
     load_ok = mod.exit_code != 0 and EAGAIN_RE.search(mod.output) is not None

@@ -62,8 +62,10 @@ def test_boots_smp_numa_guest(layout, kernels, tmp_path, arch_name, topo_name, c
         if topo_name == "smt8":
             siblings = conn.check("cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list").strip()
             assert siblings == "0-1"
-        # modules from the build are in the initramfs and load with kmod
+        # modules from the build are in the initramfs, and modprobe is kmod's (busybox's
+        # would rerun a failing init)
         assert "test_workqueue" in conn.check("modinfo -F name test_workqueue")
+        assert "kmod" in conn.check("modprobe --version")
         # SFTP works (dropbear finds sftp-server)
         (tmp_path / "hello.txt").write_text("hello\n")
         conn.put(tmp_path / "hello.txt", "/tmp/hello.txt")
