@@ -34,9 +34,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The main job on its defaults: x86_64, debug flavour, smp8-numa2, quick suite parameters.
 demo: deps
-	$(WQCI) tree fetch
-	$(WQCI) apply --series fastwake-v1
+	$(WQCI) run --series fastwake-v1 --repeat 2 --param test_workqueue.wq_items=1000 --param locktorture.nwriters_stress=2
 
 test: deps
 	$(BIN)/pytest -ra -v tests
