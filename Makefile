@@ -12,7 +12,7 @@ DEB_PACKAGES := git gcc make flex bison bc libelf-dev libssl-dev cpio xz-utils k
 	gcc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm bubblewrap dropbear-bin \
 	openssh-client python3-venv python3-dev
 
-.PHONY: all deps deb-deps py-deps demo test unit integration clean bench-build
+.PHONY: all deps deb-deps py-deps demo test unit integration clean bench-build bench-boot
 
 all: test
 
@@ -52,3 +52,6 @@ clean:
 
 bench-build: deps
 	$(BIN)/python -m tests.bench.bench_build
+
+bench-boot: deps
+	$(BIN)/python -m tests.bench.bench_boot

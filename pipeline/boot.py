@@ -81,7 +81,7 @@ def start_vm(req: BootRequest, initrd: Path, line: str, accel: qemu.Accel) -> qe
                                     cmdline=line, accel=accel, run_dir=req.run_dir, port=qemu.free_port())
         vm = qemu.Vm(launch).start()
         time.sleep(0.3)
-        if vm.alive() or "hostfwd" not in "".join(vm.process.out) or attempt == PORT_ATTEMPTS - 1:
+        if vm.alive() or "forwarding" not in "".join(vm.process.out) or attempt == PORT_ATTEMPTS - 1:
             return vm
         vm.stop()
     raise AssertionError("unreachable")

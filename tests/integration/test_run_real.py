@@ -19,7 +19,8 @@ def wqci(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_run_fastwake_end_to_end(tmp_path):
     done = wqci("run", "--series", "fastwake-v1", "--repeat", "2", "--out", str(tmp_path), "--ci",
-                "--suite", "test_workqueue", "--suite", "ww_mutex_selftest")
+                "--suite", "test_workqueue", "--suite", "locktorture", "--param", "test_workqueue.wq_items=500",
+                "--param", "locktorture.nwriters_stress=2")
     assert done.returncode in (0, 1), done.stderr
     SCHEMA.validate(str(tmp_path / "junit.xml"))
     data = json.loads((tmp_path / "results.json").read_text())
@@ -41,7 +42,7 @@ def test_run_fastwake_end_to_end(tmp_path):
     assert done.returncode == (1 if failed else 0), failed
     # a second identical run skips both builds
     again = wqci("run", "--series", "fastwake-v1", "--repeat", "1", "--out", str(tmp_path / "again"), "--ci",
-                 "--suite", "ww_mutex_selftest")
+                 "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200")
     data = json.loads((tmp_path / "again" / "results.json").read_text())
     builds = [c for s in data["suites"] for c in s["cases"] if c["name"] == "build"]
     assert [b["message"] for b in builds] == ["cached", "cached"], again.stdout[-2000:]

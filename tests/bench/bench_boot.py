@@ -1,0 +1,47 @@
+"""`make bench-boot`: seconds from QEMU's start until SSH answers, debug kernels,
+smp8-numa2 under the accelerator wqci picks here (TCG on these machines).
+A benchmark, not a test: it prints a table; the figures go into the README.
+Kernels come from the build cache (built first if missing)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline import boot, config, prepare, topology, ui
+
+GOALS = {"x86_64": 12.0, "arm64": 30.0}
+
+
+def main() -> int:
+    layout = config.Layout()
+    runs = int(os.environ.get("WQCI_BENCH_RUNS", "3"))
+    arches = os.environ.get("WQCI_BENCH_ARCHES", "x86_64,arm64").split(",")
+    topo = topology.load_topologies(layout).get(os.environ.get("WQCI_BENCH_TOPOLOGY"))
+    rows = []
+    for name in arches:
+        arch = config.load_arch(layout, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            built = prepare.prepare(layout, prepare.Variant(series=None), arch, Path(tmp))
+            if not built.ok:
+                print(f"E: {name}: the base kernel does not build", file=sys.stderr)
+                return 1
+            seconds, accel = [], ""
+            for i in range(runs):
+                req = boot.BootRequest(arch=arch, topology=topo, build=built.build, run_dir=Path(tmp) / f"b{i}")
+                with boot.booted(layout, req) as (_, _, result):
+                    seconds.append(result.seconds_to_ssh)
+                    accel = result.accel.name
+                print(f"I: {name} boot {i + 1}: {seconds[-1]:.1f} s", flush=True)
+        rows.append((name, topo.name, accel, runs, f"{min(seconds):.1f}", f"{statistics.median(seconds):.1f}",
+                     f"{max(seconds):.1f}", f"<= {GOALS.get(name, 0):.0f}"))
+    print()
+    print(ui.table(("arch", "topology", "accel", "runs", "min s", "median s", "max s", "goal s"), rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
