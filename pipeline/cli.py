@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import typer
 
 from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
-from pipeline import abrun, compare as compare_mod, prepare as prepare_mod, report as report_mod
+from pipeline import abrun, bisect as bisect_mod, bisect_steps, compare as compare_mod, prepare as prepare_mod, report as report_mod
 from pipeline import results as results_mod, testrun, triage as triage_mod
 from pipeline import topology as topology_mod, tree as trees, ui
 from pipeline.suites import config as suites_config
@@ -476,6 +476,83 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A directory written by 
     """(Re)write summary.md, report.html and the throughput plot of a run directory."""
     md, page = report_mod.write(run_dir)
     print(f"summary: {md}\nreport:  {page}")
+
+
+# ---------------------------------------------------------------- bisect
+
+
+@app.command("bisect")
+@guarded
+def bisect_cmd(
+    series: Optional[str] = typer.Option(None, "--series", help="Find the first bad patch of this series."),
+    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Bisect a range of this git checkout instead."),
+    good: Optional[str] = typer.Option(None, "--good", help="With --tree: a good revision."),
+    bad: Optional[str] = typer.Option(None, "--bad", help="With --tree: a bad revision."),
+    build_fails: bool = typer.Option(False, "--build-fails", help="Bad: the build fails."),
+    finding: Optional[str] = typer.Option(None, "--finding", help="Bad: a finding whose fingerprint is this, or "
+                                          "whose 'kind: title' matches this regex, appears."),
+    suite_fails: Optional[str] = typer.Option(None, "--suite-fails", help="Bad: this suite fails."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Bad: SUITE.CASE.METRIC drops below the good end."),
+    threshold: str = typer.Option("5%", "--threshold", help="Allowed drop for --metric."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates)."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    repeat: int = typer.Option(1, "--repeat", help="Runs per step: bad if any run is bad, good if all pass."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/bisect-<name>)."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+) -> None:
+    """Find the first patch (or commit) where a predicate turns bad; every step is an incremental build."""
+    lay = layout()
+    predicate = bisect_mod.parse_predicate(build_fails, finding, suite_fails, metric, threshold)
+    if bool(series) == bool(tree_path):
+        raise typer.BadParameter("give --series NAME, or --tree PATH with --good REV and --bad REV")
+    a = config.load_arch(lay, arch)
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+    if series:
+        s = config.load_series(lay, series)
+        info = trees.resolve(lay, config.load_trees(lay).get(s.base), None, None)
+        applied = series_mod.apply(lay, s, info)
+        commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
+        good_end, name = ("base", info.commit), s.name
+    else:
+        if not (good and bad):
+            raise typer.BadParameter("--tree needs --good REV and --bad REV")
+        info = trees.user_tree(tree_path, good)
+        commits = trees.range_commits(info, good, bad)
+        good_end, name = (good, info.commit), tree_path.name
+    names = suite or ([predicate.suite] if predicate.suite else [predicate.metric.split(".")[0]] if predicate.metric
+                      else None)
+    out_dir = (out or Path("out") / f"bisect-{name}").resolve()
+    plan = bisect_steps.StepPlan(tree=info, arch=a, flavor=config.load_flavors(lay).get(flavor),
+                                 topology=topology_mod.load_topologies(lay).get(topology),
+                                 suites=tuple(_select_suites(lay, names, None, param)) if predicate.needs_guest()
+                                 else (), out_dir=out_dir, sandbox=not no_sandbox)
+    evaluate = bisect_steps.evaluator(lay, plan, predicate, ui.info)
+    ui.info(f"bisecting {len(commits)} commit(s) of {name}: bad when {predicate.describe()}")
+    if predicate.kind == "metric":
+        ui.info(f"reference at the good end: {evaluate.reference(*good_end)}")
+
+    def show(step: bisect_mod.Step) -> None:
+        ui.info(f"{step.label} {step.commit[:12]}: {'BAD' if step.bad else 'good'} ({step.confidence()}, "
+                f"{step.duration:.0f} s) {step.evidence.splitlines()[0][:100] if step.evidence else ''}")
+
+    result = bisect_mod.bisect(predicate, good_end, commits, evaluate, max(repeat, 1), show)
+    run = bisect_steps.to_run(result, name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_mod.write_junit(run, out_dir / "junit.xml")
+    (out_dir / "bisect.log").write_text("\n".join(
+        f"{st.label}\t{st.commit}\t{'bad' if st.bad else 'good'}\t{st.confidence()}\t{st.duration:.1f}s\n"
+        f"{st.evidence}\n" for st in result.steps))
+    print(f"{len(result.steps)} step(s); junit: {out_dir / 'junit.xml'}")
+    if result.culprit is None:
+        ui.error(result.message)
+        raise typer.Exit(1)
+    culprit = next(st for st in result.steps if st.commit == result.culprit[1])
+    print(f"culprit: {result.culprit[0]} {result.culprit[1]}\nevidence:\n{culprit.evidence[:3000]}")
 
 
 # ---------------------------------------------------------------- entry point

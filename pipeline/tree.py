@@ -173,3 +173,16 @@ def describe(layout: Layout, tree: Tree) -> dict[str, str]:
     else:
         row.update(state="fetched", path=str(info.repo), commit=info.commit[:12])
     return row
+
+
+def range_commits(info: TreeInfo, good: str, bad: str) -> list[tuple[str, str]]:
+    """(label, commit) from just after good up to bad, oldest first, first-parent."""
+    bad_commit = _rev(info.repo, bad)
+    done = git(info.repo, "log", "--reverse", "--first-parent", "--format=%H %s", f"{info.commit}..{bad_commit}")
+    commits = []
+    for line in done.stdout.splitlines():
+        commit, _, subject = line.partition(" ")
+        commits.append((f"{commit[:12]} {subject[:60]}", commit))
+    if not commits:
+        raise TreeError(name=str(info.repo), detail=f"no commits between {good} and {bad}")
+    return commits

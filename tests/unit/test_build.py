@@ -175,3 +175,26 @@ def test_sandbox_unshares_network_and_protects_the_host(fake, monkeypatch):
     assert (slot.build / "netdevs.txt").read_text().split() == ["lo"]
     assert (slot.build / "escape.txt").read_text().strip() == "contained"
     assert not Path("/usr/wqci-escape").exists()
+
+
+def test_bisect_on_the_fake_tree_names_the_broken_commit(fake, tmp_path):
+    from pipeline import bisect, bisect_steps, topology
+
+    layout, info = fake
+    p1 = commit_change(info.repo, "kernel/sched/core.c", "int sched_core = 1;\n", "sched: fine")
+    p2 = commit_change(info.repo, "kernel/workqueue.c", "int wq_line1 = ;\n", "wq: broken")
+    p3 = commit_change(info.repo, "lib/test_workqueue.c", "int test_wq = 3;\n", "test: fine")
+    plan = bisect_steps.StepPlan(tree=info, arch=config.load_arch(layout, "fake"),
+                                 flavor=config.load_flavors(layout).get("debug"),
+                                 topology=topology.Topology("t", 1, 1, 1, 1, 512), suites=(), out_dir=tmp_path,
+                                 sandbox=False)
+    predicate = bisect.Predicate("build")
+    evaluate = bisect_steps.evaluator(layout, plan, predicate, lambda s: None)
+    commits = [("p1", p1), ("p2", p2), ("p3", p3)]
+    result = bisect.bisect(predicate, ("base", info.commit), commits, evaluate)
+    assert result.culprit == ("p2", p2)
+    assert [s.label for s in result.steps] == ["p1", "p2"]
+    assert "kernel/workqueue.c:1:16: error: expected expression" in result.steps[1].evidence
+    # every step built in the one slot, incrementally: p2 compiled only what p1..p2 changed
+    slot = build.slot_for(layout, info, plan.arch, plan.flavor)
+    assert json.loads((slot.out(p2) / "build.json").read_text())["compiled_objects"] <= 2
