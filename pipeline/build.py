@@ -131,6 +131,9 @@ def make_env(layout: Layout, req: BuildRequest) -> dict[str, str]:
             CCACHE_SLOPPINESS="include_file_mtime,include_file_ctime,time_macros,locale",
             CCACHE_MAXSIZE=os.environ.get("CCACHE_MAXSIZE", "8G"),
         )
+        # shards of a nightly run can share one cache (ccache's remote_storage)
+        if os.environ.get("WQCI_CCACHE_REMOTE"):
+            env["CCACHE_REMOTE_STORAGE"] = os.environ["WQCI_CCACHE_REMOTE"]
     return env
 
 

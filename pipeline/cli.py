@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import os
 import signal
 import sys
 import time
@@ -15,7 +15,7 @@ import typer
 
 from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
 from pipeline import abrun, bisect as bisect_mod, bisect_steps, compare as compare_mod, prepare as prepare_mod, report as report_mod
-from pipeline import results as results_mod, testrun, triage as triage_mod
+from pipeline import nightly as nightly_mod, results as results_mod, testrun, triage as triage_mod
 from pipeline import topology as topology_mod, tree as trees, ui
 from pipeline.suites import config as suites_config
 from pipeline.result import Status
@@ -318,27 +318,12 @@ def test_cmd(
     suites = _select_suites(lay, suite, repeat, param, suite_timeout)
     label = series or "base"
     out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = results_mod.Run(name=f"wqci test {label}")
-    suite_result = results_mod.SuiteResult(name=f"{a.name}/{flavor or 'debug'}/{topo.name}/{label}")
-    run.suites.append(suite_result)
-    suite_result.properties.update(topology=topo.name, suites=",".join(s.name for s in suites))
-    try:
-        why_not = sandbox.require(not no_sandbox)
-        if why_not:
-            ui.warn(why_not)
-        ui.info(f"preparing {label} for {a.name}")
-        prepared = prepare_mod.prepare(lay, prepare_mod.Variant(series, tree_path, flavor, not no_sandbox), a, out_dir)
-        suite_result.properties.update(prepared.properties)
-        for stage in prepared.stages:
-            suite_result.add_stage(stage)
-        if prepared.ok:
-            req = testrun.TestRequest(arch=a, topology=topo, build=prepared.build, suites=tuple(suites),
-                                      out_dir=out_dir, accel=accel)
-            testrun.run_variant(lay, req, suite_result, progress=ui.info)
-    finally:
-        results_mod.write_junit(run, out_dir / "junit.xml")
-        results_mod.write_json(run, out_dir / "results.json")
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox)
+    run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
+    suite_result = run.suites[0]
     _print_cases(suite_result)
     print(f"junit: {out_dir / 'junit.xml'}")
     if run.status is not Status.PASS:
@@ -347,30 +332,7 @@ def test_cmd(
 
 def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | None,
                    params: list[str] | None, timeouts: list[str] | None = None) -> list:
-    cfg = suites_config.load_suites(lay)
-    chosen = cfg.select(names)
-    limits: dict[str, float] = {}
-    for item in timeouts or []:
-        name, sep, seconds = item.partition("=")
-        if not sep or not seconds.replace(".", "", 1).isdigit():
-            raise typer.BadParameter(f"--suite-timeout {item}: use SUITE=SECONDS")
-        cfg.get(name)
-        limits[name] = float(seconds)
-    overrides: dict[str, dict[str, str]] = {}
-    for item in params or []:
-        key, sep, value = item.partition("=")
-        suite_name, dot, param_name = key.partition(".")
-        if not sep or not dot:
-            raise typer.BadParameter(f"--param {item}: use SUITE.KEY=VALUE")
-        cfg.get(suite_name)
-        overrides.setdefault(suite_name, {})[param_name] = value
-    out = []
-    for s in chosen:
-        s = s.with_params(overrides.get(s.name, {}))
-        if s.name in limits:
-            s = dataclasses.replace(s, timeout=limits[s.name])
-        out.append(dataclasses.replace(s, repeats=repeat) if repeat else s)
-    return out
+    return suites_config.load_suites(lay).resolve(names, repeat, params, timeouts)
 
 
 def _print_cases(suite: results_mod.SuiteResult) -> None:
@@ -553,6 +515,86 @@ def bisect_cmd(
         raise typer.Exit(1)
     culprit = next(st for st in result.steps if st.commit == result.culprit[1])
     print(f"culprit: {result.culprit[0]} {result.culprit[1]}\nevidence:\n{culprit.evidence[:3000]}")
+
+
+# ---------------------------------------------------------------- nightly
+
+nightly_app = typer.Typer(help="The nightly matrix (see configs/nightly.yaml).", invoke_without_command=True)
+app.add_typer(nightly_app, name="nightly")
+
+
+@nightly_app.callback()
+@guarded
+def nightly_cmd(
+    ctx: typer.Context,
+    matrix: Path = typer.Option(Path("configs/nightly.yaml"), "--matrix", help="The matrix YAML."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard I/N of the matrix."),
+    out: Path = typer.Option(Path("out/nightly"), "--out", help="Output directory."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's output, to compare with."),
+    list_only: bool = typer.Option(False, "--list", help="Print this shard's cells and stop."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+) -> None:
+    """Run every cell of the matrix (or of one shard): a wqci run per series cell, a wqci test per base cell."""
+    if ctx.invoked_subcommand:
+        return
+    lay = layout()
+    m = nightly_mod.load_matrix(matrix)
+    index, total = nightly_mod.parse_shard(shard)
+    cells = nightly_mod.shard(m.cells, index, total)
+    if list_only:
+        for cell in cells:
+            print(cell.id)
+        return
+    if m.ccache_remote:
+        os.environ["WQCI_CCACHE_REMOTE"] = m.ccache_remote
+    suites = suites_config.load_suites(lay).resolve(list(m.suites) or None, None, list(m.params))
+    topologies = topology_mod.load_topologies(lay)
+    ui.info(f"shard {index}/{total}: {len(cells)} of {len(m.cells)} cells")
+
+    def run_cell(cell: nightly_mod.Cell, cell_dir: Path) -> None:
+        arch = config.load_arch(lay, cell.arch)
+        topo = topologies.get(cell.topology)
+        if cell.series is None:
+            variant = prepare_mod.Variant(None, None, cell.flavor, not no_sandbox)
+            testrun.test_one(lay, variant, arch, topo, suites, cell_dir, progress=ui.info)
+            return
+        req = abrun.RunRequest(series=cell.series, arches=(arch,), flavor=cell.flavor, topology=topo,
+                               suites=tuple(suites), repeat=m.repeat, out_dir=cell_dir, sandbox=not no_sandbox)
+        abrun.run(lay, req, ui.info)
+
+    out_dir = out.resolve()
+    done = nightly_mod.run_cells(cells, out_dir, run_cell, ui.info)
+    path, rows = nightly_mod.merge([out_dir], out_dir / "merged")
+    print(nightly_mod.summary(rows))
+    print(f"junit: {path}")
+    if previous:
+        _print_diff(nightly_mod.diff_previous(rows, previous))
+    if any(r.status != "pass" for r in done):
+        raise typer.Exit(1)
+
+
+@nightly_app.command("merge")
+@guarded
+def nightly_merge(
+    directories: list[Path] = typer.Argument(..., help="Shard output directories."),
+    out: Path = typer.Option(Path("out/nightly-merged"), "--out", help="Where the merged JUnit goes."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's merged output."),
+) -> None:
+    """Combine the shards' outputs into one JUnit and one summary."""
+    path, rows = nightly_mod.merge([d.resolve() for d in directories], out.resolve())
+    print(nightly_mod.summary(rows))
+    print(f"junit: {path}")
+    if previous:
+        _print_diff(nightly_mod.diff_previous(rows, previous))
+    if any(r["status"] != "pass" for r in rows):
+        raise typer.Exit(1)
+
+
+def _print_diff(diff: dict[str, list[str]]) -> None:
+    for key, items in diff.items():
+        print(f"{key.replace('_', ' ')}: {len(items)}")
+        for item in items:
+            print(f"  {item}")
 
 
 # ---------------------------------------------------------------- entry point

@@ -112,3 +112,33 @@ def _join_consoles(consoles: Sequence[Path], dest: Path) -> str:
 
 def stage_case(stage: StageResult) -> Case:
     return Case(stage.name, stage.status, stage.duration, stage.message, properties=dict(stage.properties))
+
+
+def test_one(layout: Layout, variant: "prepare.Variant", arch: Arch, topology: Topology,
+             suites: Sequence[SuiteConfig], out_dir: Path, accel: str = "auto",
+             progress: Progress = lambda s: None) -> "results.Run":
+    """`wqci test`: prepare one variant, boot it, run the suites; JUnit and results.json
+    are written even when something raises on the way."""
+    from pipeline import prepare, results
+
+    label = variant.series or "base"
+    run = results.Run(name=f"wqci test {label}")
+    flavor = variant.flavor or "debug"
+    suite = SuiteResult(name=f"{arch.name}/{flavor}/{topology.name}/{label}")
+    suite.properties.update(topology=topology.name, suites=",".join(s.name for s in suites))
+    run.suites.append(suite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        progress(f"preparing {label} for {arch.name}")
+        prepared = prepare.prepare(layout, variant, arch, out_dir)
+        suite.properties.update(prepared.properties)
+        for stage in prepared.stages:
+            suite.add_stage(stage)
+        if prepared.ok:
+            req = TestRequest(arch=arch, topology=topology, build=prepared.build, suites=tuple(suites),
+                              out_dir=out_dir, accel=accel)
+            run_variant(layout, req, suite, progress)
+    finally:
+        results.write_junit(run, out_dir / "junit.xml")
+        results.write_json(run, out_dir / "results.json")
+    return run

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pipeline.config import Fields, Layout, load_yaml, pick
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, WqciError
 
 EXPECT = {"": 0, "EAGAIN": None}
 
@@ -41,6 +41,35 @@ class Suites:
 
     def select(self, names: list[str] | None) -> list[SuiteConfig]:
         return [self.get(n) for n in (names or self.default)]
+
+    def resolve(self, names: list[str] | None, repeat: int | None = None, params: Sequence[str] | None = None,
+                timeouts: Sequence[str] | None = None) -> list[SuiteConfig]:
+        """The suites to run, with `SUITE.KEY=VALUE` parameter and `SUITE=SECONDS` timeout overrides."""
+        overrides: dict[str, dict[str, str]] = {}
+        for item in params or []:
+            key, sep, value = item.partition("=")
+            suite, dot, name = key.partition(".")
+            if not sep or not dot:
+                raise WqciError(detail=f"--param {item}: use SUITE.KEY=VALUE")
+            self.get(suite)
+            overrides.setdefault(suite, {})[name] = value
+        limits: dict[str, float] = {}
+        for item in timeouts or []:
+            suite, sep, seconds = item.partition("=")
+            try:
+                limits[suite] = float(seconds) if sep else float("nan")
+            except ValueError:
+                limits[suite] = float("nan")
+            if limits[suite] != limits[suite]:
+                raise WqciError(detail=f"--suite-timeout {item}: use SUITE=SECONDS")
+            self.get(suite)
+        out = []
+        for cfg in self.select(names):
+            cfg = cfg.with_params(overrides.get(cfg.name, {}))
+            if cfg.name in limits:
+                cfg = replace(cfg, timeout=limits[cfg.name])
+            out.append(replace(cfg, repeats=repeat) if repeat else cfg)
+        return out
 
 
 def _params(f: Fields, key: str) -> dict[str, str]:
