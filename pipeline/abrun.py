@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from pipeline import compare, config, prepare, results, testrun
+from pipeline import compare, config, prepare, results, testrun, triage
 from pipeline.result import Status
 from pipeline.suites.config import SuiteConfig
 from pipeline.suites.model import Case
@@ -107,7 +107,7 @@ def run_arch(layout: config.Layout, req: RunRequest, arch: config.Arch, run_resu
                           known if name != "baseline" else set(), None if i == 0 else ab_only)
             if name == "baseline":
                 known |= {f.fingerprint for f in found}
-    _classify(outcome, known)
+    _classify(outcome, known, triage.load_known(layout.configs / "known-findings.yaml", base.info.name))
     if req.each_patch and outcome.new_findings:
         outcome.culprits = _first_patches(layout, req, arch, patched, outcome, arch_dir, progress)
     ab_base, ab_patched = base_suite, patched_suite
@@ -142,12 +142,16 @@ def _test(layout: config.Layout, req: RunRequest, arch: config.Arch, prepared: p
     return found
 
 
-def _classify(outcome: ArchOutcome, known: set[str]) -> None:
+def _classify(outcome: ArchOutcome, known: set[str], listed: tuple = ()) -> None:
+    """New: seen on the patched kernel only. Known: seen on the baseline in any of the
+    interleaved boots, or listed for the base tree in configs/known-findings.yaml."""
+    outcome.patched.mark_known(known)
     seen: dict[str, Finding] = {}
     for f in outcome.patched.findings:
         seen.setdefault(f.fingerprint, f)
-    outcome.new_findings = [f for fp, f in seen.items() if fp not in known]
-    outcome.known_findings = [f for fp, f in seen.items() if fp in known]
+    is_known = {fp: fp in known or triage.known_reason(f, listed) is not None for fp, f in seen.items()}
+    outcome.new_findings = [f for fp, f in seen.items() if not is_known[fp]]
+    outcome.known_findings = [f for fp, f in seen.items() if is_known[fp]]
 
 
 def _first_patches(layout: config.Layout, req: RunRequest, arch: config.Arch, patched: prepare.Prepared,

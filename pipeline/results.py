@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from junitparser import Error, Failure, JUnitXml, Property, Skipped, TestCase, TestSuite
 
@@ -20,7 +20,7 @@ from pipeline.result import Status, StageResult, worst
 from pipeline.suites.model import Case
 
 __all__ = ["Case", "Run", "SuiteResult", "to_junit", "write_junit", "write_json"]
-from pipeline.triage import Finding
+from pipeline.triage import Finding, KnownFinding, known_reason
 
 
 @dataclass
@@ -37,14 +37,26 @@ class SuiteResult:
         self.cases.append(Case(stage.name, stage.status, stage.duration, stage.message,
                                text=str(stage.log) if stage.log else "", properties=dict(stage.properties)))
 
-    def add_findings(self, findings: Iterable[Finding], known: set[str] = frozenset()) -> None:
+    def add_findings(self, findings: Iterable[Finding], known: set[str] = frozenset(),
+                     listed: Sequence[KnownFinding] = ()) -> None:
+        """One case per finding: failing when new, passing when the baseline showed it
+        (known) or configs/known-findings.yaml lists it for the base tree."""
         for f in findings:
             self.findings.append(f)
-            status = Status.PASS if f.fingerprint in known else Status.FAIL
-            label = "known" if f.fingerprint in known else "new"
+            reason = known_reason(f, listed)
+            status = Status.PASS if f.fingerprint in known or reason else Status.FAIL
+            label = "known on the baseline" if f.fingerprint in known else f"known: {reason}" if reason else "new"
             self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", status, 0.0, f"{f.title} ({label}, "
                                    f"seen {f.count}x in {f.where})", f.decoded or f.text,
                                    properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where}))
+
+    def mark_known(self, known: set[str]) -> None:
+        """A finding case that failed as new, whose fingerprint a later baseline boot showed."""
+        for i, case in enumerate(self.cases):
+            fp = case.properties.get("fingerprint")
+            if case.name.startswith("finding.") and case.status is Status.FAIL and fp in known:
+                self.cases[i] = replace(case, status=Status.PASS,
+                                        message=case.message.replace("(new,", "(known on the baseline,"))
 
     @property
     def status(self) -> Status:

@@ -85,7 +85,8 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
     findings = triage.triage(console)
     src = req.build.out.parent.parent / "src"
     findings = triage.decode(findings, src, req.build.artifacts.get("vmlinux", Path("/nonexistent")))
-    result.add_findings(findings, known)
+    listed = triage.load_known(layout.configs / "known-findings.yaml", req.build.request.tree.name)
+    result.add_findings(findings, known, listed)
     return findings
 
 

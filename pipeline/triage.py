@@ -425,3 +425,33 @@ def decode(findings: Sequence[Finding], src: Path, vmlinux: Path, modules: Path 
         done = proc.run(argv, stdin_data=f.text + "\n", check=False, timeout=120)
         out.append(replace(f, decoded=done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else f)
     return out
+
+
+@dataclass(frozen=True)
+class KnownFinding:
+    match: re.Pattern
+    reason: str
+
+
+def load_known(path: Path, tree: str) -> tuple[KnownFinding, ...]:
+    """configs/known-findings.yaml entries for one base tree."""
+    from pipeline.config import Fields, load_yaml
+
+    if not path.exists():
+        return ()
+    top = Fields(load_yaml(path) or {}, path)
+    out = []
+    for entry in top.items(tree, []):
+        entry.check_keys({"match", "reason"})
+        try:
+            out.append(KnownFinding(re.compile(entry.str("match")), entry.str("reason").strip()))
+        except re.error as exc:
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(path=path, detail=f"{entry.where}.match: not a regex: {exc}") from None
+    return tuple(out)
+
+
+def known_reason(finding: Finding, known: Sequence[KnownFinding]) -> str | None:
+    key = f"{finding.kind}: {finding.title}"
+    return next((k.reason for k in known if k.match.search(key)), None)

@@ -60,3 +60,19 @@ def test_junit2html_renders(tmp_path):
     subprocess.run(["junit2html", str(path), str(tmp_path / "junit.html")], check=True,
                    env={"PATH": str(__import__("pathlib").Path(__import__("sys").executable).parent)})
     assert "locktorture.mutex_lock" in (tmp_path / "junit.html").read_text()
+
+
+def test_listed_known_findings_pass_and_late_baseline_sightings_are_remarked():
+    from pipeline.triage import KnownFinding
+    import re
+
+    findings = triage.extract((DATA / "splats" / "two-splats.log").read_text())
+    suite = results.SuiteResult(name="s")
+    listed = (KnownFinding(re.compile(r"^kcsan: .*kick_pool"), "p->wake_cpu, annotated in 7.3"),)
+    suite.add_findings(findings, listed=listed)
+    lockdep, kcsan = [c for c in suite.cases if c.name.startswith("finding.")]
+    assert lockdep.status is Status.FAIL and "(new," in lockdep.message
+    assert kcsan.status is Status.PASS and "known: p->wake_cpu, annotated in 7.3" in kcsan.message
+    suite.mark_known({findings[0].fingerprint})
+    lockdep = next(c for c in suite.cases if c.name.startswith("finding.lockdep"))
+    assert lockdep.status is Status.PASS and "(known on the baseline," in lockdep.message
