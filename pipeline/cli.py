@@ -48,6 +48,13 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _check_sandbox(no_sandbox: bool) -> None:
+    """Refuse when bwrap cannot run (unless --no-sandbox); warn when it is off."""
+    why_not = sandbox.require(not no_sandbox)
+    if why_not:
+        ui.warn(why_not)
+
+
 def layout() -> config.Layout:
     return config.Layout()
 
@@ -185,9 +192,7 @@ def build_cmd(
     flavors = config.load_flavors(lay)
     flav = flavors.get(flavor)
     arches = config.select_arches(lay, arch)
-    why_not = sandbox.require(not no_sandbox)
-    if why_not:
-        ui.warn(why_not)
+    _check_sandbox(no_sandbox)
     info, commits, base_name = _resolve_variant(lay, series, tree_path)
     failed = []
     for a in arches:
@@ -275,9 +280,7 @@ def boot_cmd(
 def _build_one(lay: config.Layout, series: str | None, arch: config.Arch, flavor: str | None,
                tree_path: Path | None, no_sandbox: bool) -> build_mod.BuildResult:
     """The kernel for one variant: cached when built before, else built now."""
-    why_not = sandbox.require(not no_sandbox)
-    if why_not:
-        ui.warn(why_not)
+    _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox)
     prepared = prepare_mod.prepare(lay, variant, arch, lay.cache / "logs")
     failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
@@ -318,9 +321,7 @@ def test_cmd(
     suites = _select_suites(lay, suite, repeat, param, suite_timeout)
     label = series or "base"
     out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
-    why_not = sandbox.require(not no_sandbox)
-    if why_not:
-        ui.warn(why_not)
+    _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox)
     run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
     suite_result = run.suites[0]
@@ -397,9 +398,7 @@ def run_cmd(
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
     lay = layout()
     config.load_series(lay, series)
-    why_not = sandbox.require(not no_sandbox)
-    if why_not:
-        ui.warn(why_not)
+    _check_sandbox(no_sandbox)
     req = abrun.RunRequest(
         series=series, arches=tuple(config.select_arches(lay, arch)), flavor=flavor,
         topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(_select_suites(lay, suite, None, param)),
@@ -471,9 +470,7 @@ def bisect_cmd(
     if bool(series) == bool(tree_path):
         raise typer.BadParameter("give --series NAME, or --tree PATH with --good REV and --bad REV")
     a = config.load_arch(lay, arch)
-    why_not = sandbox.require(not no_sandbox)
-    if why_not:
-        ui.warn(why_not)
+    _check_sandbox(no_sandbox)
     if series:
         s = config.load_series(lay, series)
         info = trees.resolve(lay, config.load_trees(lay).get(s.base), None, None)

@@ -15,6 +15,7 @@ from typing import Callable
 from junitparser import JUnitXml
 
 from pipeline import ui
+from pipeline.results import set_totals
 from pipeline.config import Fields, Layout, load_yaml
 from pipeline.errors import ConfigError, WqciError
 
@@ -138,11 +139,7 @@ def merge(directories: list[Path], out_dir: Path) -> tuple[Path, list[dict]]:
                 for suite in JUnitXml.fromfile(str(junit)):
                     suite.name = f"{row['cell']}/{suite.name}"
                     merged.add_testsuite(suite)
-    suites = list(merged)
-    merged.tests = sum(s.tests for s in suites)
-    merged.failures = sum(s.failures for s in suites)
-    merged.errors = sum(s.errors for s in suites)
-    merged.time = round(sum(s.time for s in suites), 3)
+    set_totals(merged)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "junit.xml"
     merged.write(str(path), pretty=True)

@@ -19,7 +19,7 @@ from junitparser import Error, Failure, JUnitXml, Property, Skipped, TestCase, T
 from pipeline.result import Status, StageResult, worst
 from pipeline.suites.model import Case
 
-__all__ = ["Case", "Run", "SuiteResult", "to_junit", "write_junit", "write_json"]
+__all__ = ["Case", "Run", "SuiteResult", "set_totals", "to_junit", "write_junit", "write_json"]
 from pipeline.triage import Finding, KnownFinding, known_reason
 
 
@@ -100,8 +100,12 @@ def to_junit(run: Run) -> JUnitXml:
             ts.add_testcase(_case(suite, case))
         ts.update_statistics()
         xml.add_testsuite(ts)
-    # Totals by hand: update_statistics() also writes `skipped` on <testsuites>,
-    # which the Jenkins schema does not allow there.
+    return set_totals(xml)
+
+
+def set_totals(xml: JUnitXml) -> JUnitXml:
+    """Totals on <testsuites> by hand: update_statistics() also writes `skipped`
+    there, which the Jenkins schema does not allow."""
     suites = list(xml)
     xml.tests = sum(ts.tests for ts in suites)
     xml.failures = sum(ts.failures for ts in suites)

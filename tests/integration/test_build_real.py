@@ -77,3 +77,19 @@ def test_dropped_dependency_fails_fast(layout, base_tree, tmp_path):
     msg = str(exc.value)
     assert "CONFIG_TEST_WORKQUEUE=m (bad-tests.config) ended as not set" in msg
     assert "needs RUNTIME_TESTING_MENU" in msg
+
+
+def test_wake_prefer_gets_a_clear_verdict(layout, base_tree, tmp_path):
+    """The RFC was build-tested elsewhere only: whatever the answer on 7.2, it is stated plainly."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "pipeline", "build", "--series", "wake-prefer", "--arch", "x86_64",
+                           "--flavor", "perf"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if done.returncode == 0:
+        assert "wake-prefer builds (x86_64/perf)" in done.stdout
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "wake-prefer" in done.stderr and "error:" in done.stderr
