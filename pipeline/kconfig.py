@@ -141,10 +141,10 @@ def parse_definition(path: Path, number: int) -> Definition:
     lines = path.read_text(errors="replace").splitlines()
     enclosing: list[str] = []
     for line in lines[: number - 1]:
-        word = line.strip()
-        if word.startswith("if "):
-            enclosing.append(word[3:].strip())
-        elif re.match(r"^endif\b", word) and enclosing:
+        # `if`/`endif` blocks start in column 0; indented lines are help text
+        if line.startswith("if "):
+            enclosing.append(line[3:].split("#")[0].strip())
+        elif re.match(r"^endif\b", line) and enclosing:
             enclosing.pop()
     depends = []
     for line in lines[number:]:

@@ -198,3 +198,11 @@ def test_bisect_on_the_fake_tree_names_the_broken_commit(fake, tmp_path):
     # every step built in the one slot, incrementally: p2 compiled only what p1..p2 changed
     slot = build.slot_for(layout, info, plan.arch, plan.flavor)
     assert json.loads((slot.out(p2) / "build.json").read_text())["compiled_objects"] <= 2
+
+
+def test_help_text_is_not_an_if_block(tmp_path):
+    kc = tmp_path / "Kconfig"
+    kc.write_text("config A\n\tbool \"a\"\n\thelp\n\t  if you say Y here the\n\t  system crashes\n\n"
+                  "if MENU\n\nconfig B\n\ttristate \"b\"\n\tdepends on m\n\nendif # MENU\n")
+    d = kconfig.parse_definition(kc, 9)
+    assert d.enclosing == ("MENU",) and d.depends == ("m",)
