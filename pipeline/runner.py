@@ -22,6 +22,11 @@ from pipeline.suites.config import SuiteConfig
 from pipeline.suites.model import Case, ModuleRun, SuiteRun
 
 SYSRQ_KEYS = ("t", "w")
+# kmod's tools by absolute path: Debian's busybox-static shell runs its own applet for
+# a bare "modprobe" whatever PATH says, and busybox's modprobe calls init_module again
+# after a failed finit_module (test_workqueue fails its init on purpose: it would run twice).
+MODPROBE = "/usr/sbin/modprobe"
+LSMOD = "/usr/sbin/lsmod"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ def between(log: str, suite: str, run: int) -> str:
 def load_command(cfg: SuiteConfig, variant: dict[str, str]) -> str:
     params = {**cfg.params, **variant}
     args = [f"{k}={v}" for k, v in params.items()]
-    return shlex.join(["modprobe", cfg.module, *args])
+    return shlex.join([MODPROBE, cfg.module, *args])
 
 
 def module_run(conn: Guest, cfg: SuiteConfig, variant: dict[str, str], run: int) -> ModuleRun:
@@ -69,8 +74,8 @@ def module_run(conn: Guest, cfg: SuiteConfig, variant: dict[str, str], run: int)
         time.sleep(cfg.duration)
     if not timed_out:
         # unload whatever stayed loaded (locktorture, a passing ww_mutex selftest)
-        unload = conn.run(f"lsmod | grep -q '^{cfg.module.replace('-', '_')} ' && modprobe -r {cfg.module} 2>&1 "
-                          "|| true", timeout=cfg.timeout)
+        unload = conn.run(f"{LSMOD} | grep -q '^{cfg.module.replace('-', '_')} ' && {MODPROBE} -r {cfg.module} "
+                          "2>&1 || true", timeout=cfg.timeout)
         output += unload.stdout
         timed_out = unload.timed_out
         if cfg.duration and unload.exited:

@@ -65,7 +65,7 @@ def test_boots_smp_numa_guest(layout, kernels, tmp_path, arch_name, topo_name, c
         # modules from the build are in the initramfs, and modprobe is kmod's (busybox's
         # would rerun a failing init)
         assert "test_workqueue" in conn.check("modinfo -F name test_workqueue")
-        assert "kmod" in conn.check("modprobe --version")
+        assert "kmod" in conn.check("/usr/sbin/modprobe --version")
         # SFTP works (dropbear finds sftp-server)
         (tmp_path / "hello.txt").write_text("hello\n")
         conn.put(tmp_path / "hello.txt", "/tmp/hello.txt")
