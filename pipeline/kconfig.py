@@ -91,11 +91,17 @@ def configure(layout: Layout, arch: Arch, flavor: Flavor, src: Path, build: Path
     wanted = requests(fragments)
     check_conflicts(flavor, wanted)
     build.mkdir(parents=True, exist_ok=True)
-    run(["make", f"O={build}", flavor.base])
-    run([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build), str(build / ".config"),
-         *map(str, fragments)])
-    run(["make", f"O={build}", "olddefconfig"])
     config = build / ".config"
+    key = inputs_key(src, arch, flavor, fragments)
+    stamp = build / ".wqci-config-inputs"
+    if not (config.exists() and stamp.exists() and stamp.read_text() == key):
+        # the three steps take ~20 s; their inputs are the fragments and the tree's Kconfig files
+        stamp.unlink(missing_ok=True)
+        run(["make", f"O={build}", flavor.base])
+        run([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build), str(build / ".config"),
+             *map(str, fragments)])
+        run(["make", f"O={build}", "olddefconfig"])
+        stamp.write_text(key)
     final = parse_config(config.read_text())
     dropped = [r for r in wanted if not holds(r, final)]
     if dropped:
@@ -107,6 +113,18 @@ def configure(layout: Layout, arch: Arch, flavor: Flavor, src: Path, build: Path
         )
     return KconfigResult(config=config, config_hash=config_hash(config), fragments=tuple(fragments),
                          requested=tuple(wanted), duration=time.monotonic() - started)
+
+
+def inputs_key(src: Path, arch: Arch, flavor: Flavor, fragments: Sequence[Path]) -> str:
+    """What decides the .config: arch, base target, fragments, every Kconfig* blob, the compiler."""
+    digest = hashlib.sha256(f"{arch.name}|{arch.cross_compile}|{flavor.base}".encode())
+    for frag in fragments:
+        digest.update(frag.name.encode() + frag.read_bytes())
+    tree = proc.run(["git", "-C", str(src), "ls-tree", "-r", "HEAD"], check=False).stdout
+    digest.update("".join(ln for ln in tree.splitlines(keepends=True) if "Kconfig" in ln).encode())
+    status = proc.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"], check=False).stdout
+    digest.update(status.encode())
+    return digest.hexdigest()
 
 
 def holds(request: Request, final: Mapping[str, str]) -> bool:

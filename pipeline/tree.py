@@ -149,11 +149,23 @@ def resolve(layout: Layout, tree: Tree, user_path: Path | None, onto: str | None
 
 
 def worktree(info: TreeInfo, dest: Path, rev: str | None = None, log_path: Path | None = None) -> Path:
-    """A fresh detached worktree of info at rev (default: the tree's base commit)."""
+    """A clean detached worktree of info at rev (default: the tree's base commit).
+
+    An existing worktree of the same repository is reset in place (checkout -f and
+    clean -x touch only what differs), which is much cheaper than a new checkout of
+    ~95k files.
+    """
+    rev = rev or info.commit
+    if (dest / ".git").is_file():
+        common = git(dest, "rev-parse", "--git-common-dir", check=False).stdout.strip()
+        if common and Path(dest, common).resolve() == (info.repo / ".git").resolve():
+            git(dest, "am", "--abort", log_path=log_path, check=False)
+            git(dest, "checkout", "-q", "-f", "--detach", rev, log_path=log_path, timeout=1800)
+            git(dest, "clean", "-fdxq", log_path=log_path, timeout=1800)
+            return dest
     remove_worktree(info, dest, log_path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    git(info.repo, "worktree", "add", "-q", "--detach", str(dest), rev or info.commit,
-        log_path=log_path, timeout=1800)
+    git(info.repo, "worktree", "add", "-q", "--detach", str(dest), rev, log_path=log_path, timeout=1800)
     return dest
 
 

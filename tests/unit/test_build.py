@@ -99,6 +99,8 @@ def test_unchanged_build_is_skipped_and_patch_rebuilds_one_object(fake):
     first = build.build(layout, request(layout, info))
     again = build.build(layout, request(layout, info))
     assert again.cached and again.compiled == 0
+    # same fragments and Kconfig files: the configuration step was not redone
+    assert "tinyconfig" not in again.log.read_text()
     patched = commit_change(info.repo, "kernel/workqueue.c", "int wq_line1;\nint wq_line2 = 2;\nint wq_line3;\n",
                             "workqueue: change")
     result = build.build(layout, request(layout, info, commit=patched, label="patched"))
