@@ -27,6 +27,13 @@ tree_app = typer.Typer(no_args_is_help=True, help="Base kernel trees.")
 app.add_typer(series_app, name="series")
 app.add_typer(tree_app, name="tree")
 
+# Options shared by several commands (Typer reads these per command).
+TREE = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree.")
+NO_SANDBOX = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap.")
+FLAVOR = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml).")
+TOPOLOGY = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml).")
+PARAM = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override.")
+
 _state = {"debug": False}
 
 
@@ -153,7 +160,7 @@ def tree_show() -> None:
 @guarded
 def apply_cmd(
     series: str = typer.Option(..., "--series", help="Series name (see `wqci series list`)."),
-    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    tree_path: Optional[Path] = TREE,
     onto: Optional[str] = typer.Option(None, "--onto", help="Apply onto this revision instead of the base."),
 ) -> None:
     """Apply a series in a worktree under the cache, one commit per patch."""
@@ -178,11 +185,11 @@ def build_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Build this series (applied on its base)."),
     base: bool = typer.Option(False, "--base", help="Build the base tree without patches."),
     arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
+    flavor: Optional[str] = FLAVOR,
     each_patch: bool = typer.Option(False, "--each-patch", help="Build every patch; name the first that breaks."),
-    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
+    tree_path: Optional[Path] = TREE,
     no_ccache: bool = typer.Option(False, "--no-ccache", help="Compile without ccache."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    no_sandbox: bool = NO_SANDBOX,
     force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
 ) -> None:
     """Build image and modules for each arch into the slot's persistent build directory."""
@@ -239,16 +246,16 @@ def boot_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Boot this series' kernel."),
     base: bool = typer.Option(False, "--base", help="Boot the base tree's kernel."),
     arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
-    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    flavor: Optional[str] = FLAVOR,
+    topology: Optional[str] = TOPOLOGY,
     cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count."),
     numa: Optional[int] = typer.Option(None, "--numa", help="Override the number of NUMA nodes."),
     memory: Optional[str] = typer.Option(None, "--memory", help="Override the memory size, e.g. 2G."),
     accel: str = typer.Option("auto", "--accel", help="auto (KVM only if a real probe works), kvm or tcg."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds until SSH must answer."),
     shell: bool = typer.Option(False, "--shell", help="Open an interactive shell in the guest."),
-    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    tree_path: Optional[Path] = TREE,
+    no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Boot the built kernel (building it if needed) and check the guest's topology."""
     if bool(series) == base:
@@ -302,15 +309,15 @@ def test_cmd(
     base: bool = typer.Option(False, "--base", help="Test the base tree."),
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
     arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
-    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    flavor: Optional[str] = FLAVOR,
+    topology: Optional[str] = TOPOLOGY,
     repeat: Optional[int] = typer.Option(None, "--repeat", help="Run each suite N times (default: suites.yaml)."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    param: Optional[list[str]] = PARAM,
     suite_timeout: Optional[list[str]] = typer.Option(None, "--suite-timeout", help="SUITE=SECONDS override."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/test-<variant>-<arch>)."),
     accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
-    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    tree_path: Optional[Path] = TREE,
+    no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
     if bool(series) == base:
@@ -379,20 +386,20 @@ def triage_cmd(
 def run_cmd(
     series: str = typer.Option(..., "--series", help="The series to validate."),
     arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
-    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    flavor: Optional[str] = FLAVOR,
+    topology: Optional[str] = TOPOLOGY,
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
     repeat: int = typer.Option(2, "--repeat", help="Interleaved baseline/patched boots per side (the first "
                                "runs every suite, the others test_workqueue for the A/B table)."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    param: Optional[list[str]] = PARAM,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also copy the JUnit file here."),
     max_regression: float = typer.Option(5.0, "--max-regression", help="Allowed throughput loss, percent."),
     perf_flavor: Optional[str] = typer.Option(None, "--perf-flavor", help="Flavour for the A/B runs, e.g. perf."),
     each_patch: bool = typer.Option(False, "--each-patch", help="Name the first patch of each new finding."),
     accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
-    tree_path: Optional[Path] = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    tree_path: Optional[Path] = TREE,
+    no_sandbox: bool = NO_SANDBOX,
     ci: bool = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of a live status."),
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
@@ -456,13 +463,13 @@ def bisect_cmd(
     metric: Optional[str] = typer.Option(None, "--metric", help="Bad: SUITE.CASE.METRIC drops below the good end."),
     threshold: str = typer.Option("5%", "--threshold", help="Allowed drop for --metric."),
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates)."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override."),
+    param: Optional[list[str]] = PARAM,
     repeat: int = typer.Option(1, "--repeat", help="Runs per step: bad if any run is bad, good if all pass."),
     arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml)."),
-    topology: Optional[str] = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml)."),
+    flavor: Optional[str] = FLAVOR,
+    topology: Optional[str] = TOPOLOGY,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/bisect-<name>)."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Find the first patch (or commit) where a predicate turns bad; every step is an incremental build."""
     lay = layout()
@@ -529,7 +536,7 @@ def nightly_cmd(
     out: Path = typer.Option(Path("out/nightly"), "--out", help="Output directory."),
     previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's output, to compare with."),
     list_only: bool = typer.Option(False, "--list", help="Print this shard's cells and stop."),
-    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap."),
+    no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Run every cell of the matrix (or of one shard): a wqci run per series cell, a wqci test per base cell."""
     if ctx.invoked_subcommand:
