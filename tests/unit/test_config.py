@@ -89,3 +89,20 @@ def test_unknown_tree_lists_options():
 def test_cache_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("WQCI_CACHE", str(tmp_path / "c"))
     assert config.default_cache() == tmp_path / "c"
+
+
+@pytest.mark.parametrize("flavor", ["debug", "kcsan", "lockdep", "perf", "kasan"])
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_every_flavour_asks_for_what_the_suites_and_triage_need(flavor, arch):
+    from pipeline import kconfig
+
+    layout = config.Layout()
+    flav = config.load_flavors(layout).get(flavor)
+    wanted = {r.option: r.value for r in kconfig.requests(kconfig.fragment_paths(layout, config.load_arch(
+        layout, arch), flav))}
+    # tinyconfig turns BUG off: without it every WARN_ON is silent and triage sees nothing
+    assert wanted["BUG"] == "y"
+    assert wanted["TEST_WORKQUEUE"] == "m" and wanted["CC_OPTIMIZE_FOR_PERFORMANCE"] == "y"
+    assert wanted["NR_CPUS"] == "64" and wanted["NUMA"] == "y"
+    if flavor == "debug":
+        assert wanted["KCSAN"] == wanted["PROVE_LOCKING"] == wanted["SCHED_PROXY_EXEC"] == "y"
