@@ -55,6 +55,11 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _series_or_base(series: str | None, base: bool) -> None:
+    if bool(series) == base:
+        raise typer.BadParameter("give exactly one of --series NAME or --base")
+
+
 def _check_sandbox(no_sandbox: bool) -> None:
     """Refuse when bwrap cannot run (unless --no-sandbox); warn when it is off."""
     why_not = sandbox.require(not no_sandbox)
@@ -193,8 +198,7 @@ def build_cmd(
     force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
 ) -> None:
     """Build image and modules for each arch into the slot's persistent build directory."""
-    if bool(series) == base:
-        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    _series_or_base(series, base)
     lay = layout()
     flavors = config.load_flavors(lay)
     flav = flavors.get(flavor)
@@ -258,8 +262,7 @@ def boot_cmd(
     no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Boot the built kernel (building it if needed) and check the guest's topology."""
-    if bool(series) == base:
-        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    _series_or_base(series, base)
     lay = layout()
     a = config.load_arch(lay, arch)
     topo = topology_mod.load_topologies(lay).get(topology).with_overrides(cpus, numa, memory)
@@ -320,8 +323,7 @@ def test_cmd(
     no_sandbox: bool = NO_SANDBOX,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
-    if bool(series) == base:
-        raise typer.BadParameter("give exactly one of --series NAME or --base")
+    _series_or_base(series, base)
     lay = layout()
     a = config.load_arch(lay, arch)
     topo = topology_mod.load_topologies(lay).get(topology)
