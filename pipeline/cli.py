@@ -19,7 +19,7 @@ from pipeline import nightly as nightly_mod, results as results_mod, testrun, tr
 from pipeline import topology as topology_mod, tree as trees, ui
 from pipeline.suites import config as suites_config
 from pipeline.result import Status
-from pipeline.errors import BuildFailed, WqciError
+from pipeline.errors import BuildFailed, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
@@ -57,7 +57,7 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
 
 def _series_or_base(series: str | None, base: bool) -> None:
     if bool(series) == base:
-        raise typer.BadParameter("give exactly one of --series NAME or --base")
+        raise UsageError(detail="give exactly one of --series NAME or --base")
 
 
 def _check_sandbox(no_sandbox: bool) -> None:
@@ -477,7 +477,7 @@ def bisect_cmd(
     lay = layout()
     predicate = bisect_mod.parse_predicate(build_fails, finding, suite_fails, metric, threshold)
     if bool(series) == bool(tree_path):
-        raise typer.BadParameter("give --series NAME, or --tree PATH with --good REV and --bad REV")
+        raise UsageError(detail="give --series NAME, or --tree PATH with --good REV and --bad REV")
     a = config.load_arch(lay, arch)
     _check_sandbox(no_sandbox)
     if series:
@@ -488,7 +488,7 @@ def bisect_cmd(
         good_end, name = ("base", info.commit), s.name
     else:
         if not (good and bad):
-            raise typer.BadParameter("--tree needs --good REV and --bad REV")
+            raise UsageError(detail="--tree needs --good REV and --bad REV")
         info = trees.user_tree(tree_path, good)
         commits = trees.range_commits(info, good, bad)
         good_end, name = (good, info.commit), tree_path.name

@@ -19,6 +19,10 @@ class WqciError(Exception):
         super().__init__(self.msg.format(**fields))
 
 
+class UsageError(WqciError):
+    msg = "{detail}"
+
+
 class ConfigError(WqciError):
     msg = "{path}: {detail}"
 

@@ -67,3 +67,13 @@ def test_debug_shows_traceback(tmp_path):
 def test_unknown_tree_name():
     done = wqci("tree", "fetch", "linux-0.1")
     assert_one_error(done, "unknown tree 'linux-0.1'", "linux-7.2")
+
+
+def test_usage_errors_are_one_e_line():
+    assert_one_error(wqci("build", "--base", "--series", "fastwake-v1"), "exactly one of --series NAME or --base")
+    assert_one_error(wqci("bisect", "--series", "fastwake-v1"), "give exactly one predicate")
+
+
+def test_bad_suite_parameter_is_one_e_line(tmp_path):
+    done = wqci("test", "--base", "--param", "nosuch.key=1", "--out", str(tmp_path))
+    assert_one_error(done, "unknown suite 'nosuch'", "test_workqueue")
