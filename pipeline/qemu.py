@@ -115,7 +115,23 @@ class LaunchRequest:
 
     @property
     def qmp(self) -> Path:
-        return self.run_dir / "qmp.sock"
+        return qmp_path(self.run_dir)
+
+
+UNIX_PATH_MAX = 107
+
+
+def qmp_path(run_dir: Path) -> Path:
+    """The QMP socket: in the run directory, unless that path is too long for a unix
+    socket (108 bytes); then a short directory under /tmp named after the run."""
+    path = run_dir / "qmp.sock"
+    if len(str(path)) <= UNIX_PATH_MAX:
+        return path
+    import hashlib
+    import tempfile
+
+    tag = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"wqci-qmp-{tag}.sock"
 
 
 def argv(req: LaunchRequest) -> list[str]:
@@ -256,3 +272,4 @@ class Vm:
             while self.process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
         self.process.kill()
+        self.req.qmp.unlink(missing_ok=True)

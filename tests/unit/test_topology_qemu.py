@@ -124,3 +124,11 @@ def test_cpio_round_trip(tmp_path):
     # reproducible
     again = cpio.write(tmp_path / "y.cpio.gz", cpio.tree(src) + [cpio.symlink("bin/sh", "/bin/busybox")])
     assert again.read_bytes() == archive.read_bytes()
+
+
+def test_qmp_socket_path_fits_a_unix_socket(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "boot-1"
+    path = qemu.qmp_path(deep)
+    assert len(str(path)) <= 107 and path.name.startswith("wqci-qmp-")
+    assert qemu.qmp_path(deep) == path  # stable for the run
+    assert qemu.qmp_path(Path("/tmp/run")) == Path("/tmp/run/qmp.sock")
