@@ -61,9 +61,17 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def verdict(ratio: float, low: float | None, high: float | None, max_regression: float) -> str:
-    if low is None or high is None:
+ALPHA = 0.05
+
+
+def verdict(ratio: float, low: float | None, high: float | None, p_value: float | None,
+            max_regression: float) -> str:
+    """Significant only when the CI excludes the bound and Mann-Whitney agrees: with two
+    runs a side the bootstrap CI is too narrow to trust, and MWU cannot go below 0.33."""
+    if low is None or high is None or p_value is None:
         return "too few runs"
+    if p_value >= ALPHA:
+        return "no significant change"
     if high < 1.0 - max_regression:
         return "regression"
     if high < 1.0:
@@ -79,13 +87,15 @@ def compare_scope(scope: str, baseline: Sequence[Mapping[str, float]], patched: 
     b = [m["items_per_sec"] for m in patched]
     ma, mb = statistics.median(a), statistics.median(b)
     low, high = bootstrap_ci(a, b)
+    p_value = mann_whitney(a, b)
     ratio = mb / ma if ma else float("nan")
     p50a = [m["p50_ns"] for m in baseline if "p50_ns" in m]
     p50b = [m["p50_ns"] for m in patched if "p50_ns" in m]
     return ScopeComparison(
         scope=scope, n_baseline=len(a), n_patched=len(b), baseline=ma, patched=mb, ratio=ratio, ci_low=low,
-        ci_high=high, p_value=mann_whitney(a, b), baseline_p50=statistics.median(p50a) if p50a else None,
-        patched_p50=statistics.median(p50b) if p50b else None, verdict=verdict(ratio, low, high, max_regression),
+        ci_high=high, p_value=p_value, baseline_p50=statistics.median(p50a) if p50a else None,
+        patched_p50=statistics.median(p50b) if p50b else None,
+        verdict=verdict(ratio, low, high, p_value, max_regression),
     )
 
 
