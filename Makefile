@@ -10,7 +10,7 @@ WQCI := $(BIN)/wqci
 # through wqci's private apt configuration.
 DEB_PACKAGES := git gcc make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod ccache \
 	gcc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm bubblewrap dropbear-bin \
-	openssh-client python3-venv python3-dev
+	openssh-client python3-venv python3-dev seabios
 
 .PHONY: all deps deb-deps py-deps demo test unit integration clean bench-build bench-boot
 

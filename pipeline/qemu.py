@@ -153,7 +153,8 @@ def argv(req: LaunchRequest) -> list[str]:
     args += [
         "-kernel", str(req.kernel), "-initrd", str(req.initrd), "-append", req.cmdline,
         "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{req.port}-:22",
-        "-device", "virtio-net-pci,netdev=net0",
+        # romfile= : no iPXE option ROM needed (nor the ipxe-qemu package); the kernel boots directly
+        "-device", "virtio-net-pci,netdev=net0,romfile=",
         "-display", "none", "-nodefaults", "-monitor", "none",
         "-serial", f"file:{req.console}",
         "-qmp", f"unix:{req.qmp},server=on,wait=off",
