@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from pipeline import kconfig, proc, sandbox
 from pipeline import tree as trees
 from pipeline.config import Arch, Flavor, Layout
-from pipeline.errors import BuildFailed, CommandFailed, CommandTimeout, MissingTool
+from pipeline.errors import CommandFailed, CommandTimeout, MissingTool
 from pipeline.result import Status
 
 ERROR_RE = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: (?P<msg>.*)$", re.M)
@@ -314,24 +314,21 @@ def first_errors(result: BuildResult, count: int = 3) -> str:
     return "; ".join(result.errors[:count]) or "see the log"
 
 
-def summary(result: BuildResult) -> dict:
-    return {"label": result.request.label, "arch": result.request.arch.name, "status": result.status.value,
-            "cached": result.cached, "compiled": result.compiled, "seconds": round(result.duration, 1),
-            **({"errors": list(result.errors)} if result.errors else {})}
-
-
-
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of building a series (or the base) for one arch."""
 
     results: tuple[BuildResult, ...]
-    ok: bool
     message: str
+    failed: BuildResult | None = None  # the build whose errors explain a failing verdict
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
 
 
 def build_series(layout: Layout, base: BuildRequest, commits: Sequence[tuple[str, str]], each_patch: bool,
-                 on_line: LineSink | None = None) -> Verdict:
+                 on_line: LineSink | None = None, force: bool = False) -> Verdict:
     """Build the series' head (or, with each_patch, every patch in order).
 
     `commits` are (label, commit) pairs, one per patch. When the head does not
@@ -340,27 +337,26 @@ def build_series(layout: Layout, base: BuildRequest, commits: Sequence[tuple[str
     """
     where = f"{base.arch.name}/{base.flavor.name}"
     if not commits:
-        result = build(layout, base, on_line)
-        ok = result.status is Status.PASS
-        return Verdict((result,), ok, f"base builds ({where})" if ok else
-                       f"the base tree does not build ({where}): {first_errors(result)}")
+        result = build(layout, base, on_line, force)
+        if result.status is Status.PASS:
+            return Verdict((result,), f"base builds ({where})")
+        return Verdict((result,), f"the base tree does not build ({where}): {first_errors(result)}", result)
     steps = commits if each_patch else commits[-1:]
     results = []
-    for i, (label, commit) in enumerate(steps):
+    for label, commit in steps:
         patches = tuple(c for _, c in commits[: commits.index((label, commit)) + 1])
-        req = replace(base, label=label, commit=commit, patches=patches)
-        result = build(layout, req, on_line)
+        result = build(layout, replace(base, label=label, commit=commit, patches=patches), on_line, force)
         results.append(result)
-        if result.status is not Status.PASS:
-            if each_patch:
-                return Verdict(tuple(results), False,
-                               f"{label} is the first patch that breaks the build ({where}): {first_errors(result)}")
-            base_result = build(layout, base, on_line)
-            results.append(base_result)
-            if base_result.status is Status.PASS:
-                return Verdict(tuple(results), False, f"the base builds but {base.series} does not ({where}): "
-                               f"{first_errors(result)}")
-            return Verdict(tuple(results), False, f"the base tree itself does not build ({where}): "
-                           f"{first_errors(base_result)}")
-    return Verdict(tuple(results), True, f"{base.series} builds ({where})")
-
+        if result.status is Status.PASS:
+            continue
+        if each_patch:
+            return Verdict(tuple(results), f"{label} is the first patch that breaks the build ({where}): "
+                           f"{first_errors(result)}", result)
+        base_result = build(layout, base, on_line, force)
+        results.append(base_result)
+        if base_result.status is Status.PASS:
+            return Verdict(tuple(results), f"the base builds but {base.series} does not ({where}): "
+                           f"{first_errors(result)}", result)
+        return Verdict(tuple(results), f"the base tree itself does not build ({where}): "
+                       f"{first_errors(base_result)}", base_result)
+    return Verdict(tuple(results), f"{base.series} builds ({where})")

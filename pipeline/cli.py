@@ -210,19 +210,19 @@ def build_cmd(
         req = build_mod.BuildRequest(tree=info, arch=a, flavor=flav, commit=info.commit, label="base",
                                      series=base_name, ccache=not no_ccache, sandbox=not no_sandbox)
         ui.info(f"building {base_name} for {a.name}/{flav.name} in {build_mod.slot_for(lay, info, a, flav).root}")
-        verdict = build_mod.build_series(lay, req, commits, each_patch)
+        verdict = build_mod.build_series(lay, req, commits, each_patch, force=force)
         for r in verdict.results:
             state = "cached" if r.cached else r.status.value
             ui.info(f"  {r.request.label:<24} {a.name:<7} {state:<6} {r.compiled:>5} objects "
                     f"{r.duration:7.1f} s  {r.out}")
-        if verdict.ok:
+        if verdict.failed is None:
             ui.info(verdict.message)
         else:
             failed.append(verdict)
             ui.error(verdict.message)
-            for line in verdict.results[-1 if 'base tree' in verdict.message else 0].errors[:5]:
+            for line in verdict.failed.errors[:5]:
                 print(f"  {line}", file=sys.stderr)
-            print(f"  log: {verdict.results[0].log}", file=sys.stderr)
+            print(f"  log: {verdict.failed.log}", file=sys.stderr)
     if failed:
         raise typer.Exit(1)
 
@@ -236,9 +236,7 @@ def _resolve_variant(lay: config.Layout, series: str | None, tree_path: Path | N
     tree = config.load_trees(lay).get(s.base)
     log = log_file(f"apply-{s.name}")
     info = trees.resolve(lay, tree, tree_path, None, log_path=log)
-    applied = series_mod.apply(lay, s, info, log_path=log)
-    commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
-    return info, commits, s.name
+    return info, series_mod.apply(lay, s, info, log_path=log).labelled_commits, s.name
 
 
 # ---------------------------------------------------------------- boot
@@ -483,8 +481,7 @@ def bisect_cmd(
     if series:
         s = config.load_series(lay, series)
         info = trees.resolve(lay, config.load_trees(lay).get(s.base), None, None)
-        applied = series_mod.apply(lay, s, info)
-        commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
+        commits = series_mod.apply(lay, s, info).labelled_commits
         good_end, name = ("base", info.commit), s.name
     else:
         if not (good and bad):

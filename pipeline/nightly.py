@@ -16,7 +16,7 @@ from junitparser import JUnitXml
 
 from pipeline import ui
 from pipeline.results import set_totals
-from pipeline.config import Fields, Layout, load_yaml
+from pipeline.config import Fields, load_yaml
 from pipeline.errors import ConfigError, WqciError
 
 CELLS_FILE = "nightly.json"

@@ -93,7 +93,7 @@ def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: P
     for p in applied.patches:
         out.stages.append(StageResult(f"apply.{p.number}", Status.PASS, share, log_dir / "apply.log",
                                       message=p.ref.subject, properties={"commit": p.commit, "subject": p.ref.subject}))
-    out.commits = [(f"{s.name} {p.number}/{p.total}", p.commit) for p in applied.patches]
+    out.commits = applied.labelled_commits
     out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
     return True
 

@@ -37,6 +37,11 @@ class ApplyResult:
     log: Path | None = None
 
     @property
+    def labelled_commits(self) -> list[tuple[str, str]]:
+        """("series n/m", commit) per patch, in order: what builds and bisects step through."""
+        return [(f"{self.series} {p.number}/{p.total}", p.commit) for p in self.patches]
+
+    @property
     def head(self) -> str:
         return self.patches[-1].commit if self.patches else self.base
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pipeline import boot as boot_mod, triage
+from pipeline import boot as boot_mod, prepare, results, triage
 from pipeline.build import BuildResult
 from pipeline.config import Arch, Layout
 from pipeline.errors import GuestError
-from pipeline.result import Status, StageResult
+from pipeline.result import Status
 from pipeline.results import SuiteResult
 from pipeline.runner import run_suite
 from pipeline.suites.config import SuiteConfig
@@ -111,17 +111,11 @@ def _join_consoles(consoles: Sequence[Path], dest: Path) -> str:
     return text
 
 
-def stage_case(stage: StageResult) -> Case:
-    return Case(stage.name, stage.status, stage.duration, stage.message, properties=dict(stage.properties))
-
-
-def test_one(layout: Layout, variant: "prepare.Variant", arch: Arch, topology: Topology,
+def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Topology,
              suites: Sequence[SuiteConfig], out_dir: Path, accel: str = "auto",
-             progress: Progress = lambda s: None) -> "results.Run":
+             progress: Progress = lambda s: None) -> results.Run:
     """`wqci test`: prepare one variant, boot it, run the suites; JUnit and results.json
     are written even when something raises on the way."""
-    from pipeline import prepare, results
-
     label = variant.series or "base"
     run = results.Run(name=f"wqci test {label}")
     flavor = variant.flavor or "debug"

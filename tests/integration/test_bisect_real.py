@@ -1,6 +1,5 @@
 """Real bisects on the real tree, in the x86_64 debug slot (each step an incremental build)."""
 
-import json
 import os
 import subprocess
 import sys

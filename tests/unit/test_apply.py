@@ -17,7 +17,7 @@ def make_series(layout: config.Layout, repo: Path, edits: list[tuple[str, str, s
         git(repo, "commit", "-q", "-am", f"{subject}\n\nWhy it matters.\n\nSigned-off-by: A <a@example.org>")
     out = layout.patches / name
     out.mkdir(parents=True)
-    git(repo, "format-patch", "-q", "-o", str(out), f"master..work")
+    git(repo, "format-patch", "-q", "-o", str(out), "master..work")
     git(repo, "checkout", "-q", "master")
     git(repo, "branch", "-q", "-D", "work")
     files = sorted(p.name for p in out.glob("*.patch"))
