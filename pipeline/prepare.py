@@ -69,7 +69,7 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     if result.status is Status.PASS:
         message = "cached" if result.cached else f"{result.compiled} objects compiled"
     else:
-        message = f"{first_breaking(layout, req, out.commits, s, result)}: {build_mod.first_errors(result)}"
+        message = f"{first_breaking(layout, req, out.commits, s)}: {build_mod.first_errors(result)}"
     out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
                                   properties={"cached": str(result.cached).lower(),
                                               "compiled_objects": str(result.compiled)}))
@@ -116,17 +116,13 @@ def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, lab
 
 
 def first_breaking(layout: config.Layout, head: build_mod.BuildRequest, commits: list[tuple[str, str]],
-                   s: config.Series | None, failed: build_mod.BuildResult) -> str:
+                   s: config.Series | None) -> str:
     """Name the first patch that does not build; each step is an incremental build in the slot."""
     if s is None:
         return "the base tree does not build"
-    from dataclasses import replace
-
+    # the head is known to fail: build the patches before it, in order, until one fails
+    earlier = build_mod.build_series(layout, head, commits[:-1], each_patch=True) if len(commits) > 1 else None
     culprit = len(commits)
-    for number, (label, commit) in enumerate(commits[:-1], start=1):
-        step = build_mod.build(layout, replace(head, commit=commit, label=label,
-                                               patches=tuple(c for _, c in commits[:number])))
-        if step.status is not Status.PASS:
-            culprit = number
-            break
+    if earlier is not None and earlier.failed is not None:
+        culprit = [c for _, c in commits].index(earlier.failed.request.commit) + 1
     return f"patch {culprit}/{len(commits)} \"{s.patches[culprit - 1].subject}\" does not build"
