@@ -9,6 +9,7 @@ Each finished build copies its artifacts to slot/out/<commit>/ with build.json.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -238,7 +239,7 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
     run = Runner(layout, req, slot, log_path, writable, on_line)
     kc = kconfig.configure(layout, req.arch, req.flavor, slot.src, slot.build, run)
     tools = toolchain(req.arch)
-    key = cache_key(req, kc.config_hash, tools)
+    key = {**cache_key(req, kc.config_hash, tools), "own_modules": own_modules_hash(layout)}
     if not force and (info := cached(out, key)) is not None:
         return BuildResult(request=req, status=Status.PASS, duration=time.monotonic() - started, log=log_path,
                            out=out, config_hash=kc.config_hash, cached=True,
@@ -260,14 +261,14 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
         "compile_seconds": round(time.monotonic() - compile_started, 1),
     }
     if failed:
-        errors = tuple(f"{m.group('loc')}: error: {m.group('msg')}" for m in ERROR_RE.finditer(text))[:10]
-        info.update(result="fail", errors=list(errors), ccache=ccache_delta(before, ccache_stats(layout, req.ccache)),
-                    duration=round(time.monotonic() - started, 1))
-        _write_info(out, info, log_path)
-        return BuildResult(request=req, status=Status.FAIL, duration=time.monotonic() - started, log=log_path,
-                           out=out, config_hash=kc.config_hash, compiled=compiled, errors=errors or (failed,),
-                           info=info)
+        return _failed(layout, req, out, log_path, info, before, started, failed, kc.config_hash, compiled)
     artifacts = collect(req, slot, out, run)
+    try:
+        build_own_modules(layout, slot, out, run)
+    except CommandFailed:
+        failed = "wqci's own modules (guest/modules) do not build"
+    if failed:
+        return _failed(layout, req, out, log_path, info, before, started, failed, kc.config_hash, compiled)
     info.update(result="pass", artifacts={k: str(v) for k, v in artifacts.items()},
                 modules=sorted(p.name for p in (out / "modules").rglob("*.ko")),
                 ccache=ccache_delta(before, ccache_stats(layout, req.ccache)),
@@ -275,6 +276,17 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
     _write_info(out, info, log_path)
     return BuildResult(request=req, status=Status.PASS, duration=time.monotonic() - started, log=log_path, out=out,
                        config_hash=kc.config_hash, compiled=compiled, artifacts=artifacts, info=info)
+
+
+def _failed(layout: Layout, req: BuildRequest, out: Path, log_path: Path, info: dict, before: dict[str, int],
+            started: float, failed: str, config_hash: str, compiled: int) -> BuildResult:
+    text = log_path.read_text(errors="replace")
+    errors = tuple(f"{m.group('loc')}: error: {m.group('msg')}" for m in ERROR_RE.finditer(text))[:10]
+    info.update(result="fail", errors=list(errors), ccache=ccache_delta(before, ccache_stats(layout, req.ccache)),
+                duration=round(time.monotonic() - started, 1))
+    _write_info(out, info, log_path)
+    return BuildResult(request=req, status=Status.FAIL, duration=time.monotonic() - started, log=log_path, out=out,
+                       config_hash=config_hash, compiled=compiled, errors=errors or (failed,), info=info)
 
 
 def _write_info(out: Path, info: dict, log_path: Path) -> None:
@@ -308,6 +320,38 @@ def collect(req: BuildRequest, slot: Slot, out: Path, run: Runner) -> dict[str, 
     artifacts["modules"] = out / "modules"
     artifacts["module_list"] = out / "modules.txt"
     return artifacts
+
+
+def own_modules(layout: Layout) -> list[Path]:
+    """wqci's own test modules: guest/modules/<name>/ with a Kbuild file each."""
+    return sorted(p.parent for p in (layout.guest / "modules").glob("*/Kbuild"))
+
+
+def own_modules_hash(layout: Layout) -> str:
+    """Changes to guest/modules/ invalidate cached builds (the modules are built with the kernel)."""
+    digest = hashlib.sha256()
+    root = layout.guest / "modules"
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_own_modules(layout: Layout, slot: Slot, out: Path, run: Runner) -> None:
+    """Build guest/modules/* out of tree against this build; install them under extra/ and depmod."""
+    mods = own_modules(layout)
+    if not mods:
+        return
+    copy = slot.tmp / "guest-modules"  # a private copy: kbuild writes its objects next to the sources
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(layout.guest / "modules", copy)
+    for mod in mods:
+        where = f"M={copy / mod.name}"
+        run(["make", "-C", str(slot.build), where, "modules"])
+        run(["make", "-C", str(slot.build), where, f"INSTALL_MOD_PATH={out / 'modules'}", "INSTALL_MOD_DIR=extra",
+             "INSTALL_MOD_STRIP=1", "modules_install"])
+    listed = sorted(str(p.relative_to(out / "modules")) for p in (out / "modules").rglob("*.ko"))
+    (out / "modules.txt").write_text("\n".join(listed) + "\n")
 
 
 def first_errors(result: BuildResult, count: int = 3) -> str:

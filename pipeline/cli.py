@@ -16,7 +16,7 @@ import typer
 from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
 from pipeline import abrun, bisect as bisect_mod, bisect_steps, compare as compare_mod, prepare as prepare_mod, report as report_mod
 from pipeline import nightly as nightly_mod, results as results_mod, testrun, triage as triage_mod
-from pipeline import topology as topology_mod, tree as trees, ui
+from pipeline import rates as rates_mod, topology as topology_mod, tree as trees, ui
 from pipeline.suites import config as suites_config
 from pipeline.result import Status
 from pipeline.errors import BuildFailed, UsageError, WqciError
@@ -319,6 +319,8 @@ def test_cmd(
     accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
+    amplify: bool = typer.Option(False, "--amplify", help="Add the race-amplification carry patch "
+                                 "(configs/amplify.yaml) and its boot parameters."),
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
     _series_or_base(series, base)
@@ -329,10 +331,11 @@ def test_cmd(
     label = series or "base"
     out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
     _check_sandbox(no_sandbox)
-    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox)
+    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify)
     run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
     suite_result = run.suites[0]
     _print_cases(suite_result)
+    _print_rates(suite_result)
     print(f"junit: {out_dir / 'junit.xml'}")
     if run.status is not Status.PASS:
         raise typer.Exit(1)
@@ -351,6 +354,19 @@ def _print_cases(suite: results_mod.SuiteResult) -> None:
             metric = f"{case.metrics['items_per_sec']:.0f} items/s p50={case.metrics['p50_ns']:.0f} ns"
         rows.append((case.name, case.status.value, f"{case.duration:.1f}", metric or case.message[:70]))
     print(ui.table(("case", "status", "seconds", "detail"), rows))
+
+
+def _print_rates(suite: results_mod.SuiteResult) -> None:
+    """For --repeat: how many runs of each case failed, with a 95% bound on the rate."""
+    found = rates_mod.repeated(suite.cases)
+    if not found:
+        return
+    rows = []
+    for r in found:
+        totals = ", ".join(f"{k}={r.totals[k]:.0f}" for k in rates_mod.EVENT_METRICS if k in r.totals)
+        rows.append((r.name, f"{r.failed}/{r.runs}", f"< {r.high:.3g}" if not r.failed else f"{r.low:.3g}..{r.high:.3g}",
+                     totals))
+    print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
 
 
 @app.command("triage")

@@ -7,7 +7,7 @@ ends as one `E:` line the user can act on.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -400,3 +400,34 @@ def load_flavors(layout: Layout) -> Flavors:
     pick("flavour", default, flavors, f"{path}: default")
     return Flavors(default=default, base=top.str("base"), always=fragments(top, "always"), flavors=flavors,
                    conflicts=tuple(conflicts), path=path)
+
+
+# ---------------------------------------------------------------- race amplification
+
+
+@dataclass(frozen=True)
+class Amplify:
+    """`--amplify`: a carry patch on top of the series, its Kconfig fragment, boot parameters."""
+
+    carry: Series
+    fragment: str  # file name under configs/kconfig/
+    cmdline: tuple[str, ...]
+
+    def flavor(self, flavor: Flavor) -> Flavor:
+        """The same flavour (and build slot) with the carry patch's option turned on."""
+        return replace(flavor, fragments=flavor.fragments + (self.fragment,))
+
+
+def load_amplify(layout: Layout) -> Amplify:
+    path = layout.configs / "amplify.yaml"
+    f = Fields(load_yaml(path), path)
+    f.check_keys({"carry", "fragment", "cmdline"})
+    carry = f.str("carry")
+    series_file = layout.root / "patches" / "carry" / carry / "series.yaml"
+    if not series_file.is_file():
+        raise ConfigError(path=path, detail=f"field 'carry': no {series_file.relative_to(layout.root)}")
+    fragment = f.str("fragment")
+    if not (layout.configs / "kconfig" / f"{fragment}.config").is_file():
+        raise ConfigError(path=path, detail=f"field 'fragment': no configs/kconfig/{fragment}.config")
+    return Amplify(carry=load_series_file(series_file), fragment=f"{fragment}.config",
+                   cmdline=f.strs("cmdline", ()))

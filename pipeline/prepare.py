@@ -25,6 +25,7 @@ class Variant:
     flavor: str | None = None
     sandbox: bool = True
     ccache: bool = True
+    amplify: bool = False  # the carry patch of configs/amplify.yaml on top
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Prepared:
     build: build_mod.BuildResult | None = None
     stages: list[StageResult] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
+    cmdline: tuple[str, ...] = ()  # kernel parameters this variant needs (--amplify)
 
     @property
     def ok(self) -> bool:
@@ -59,9 +61,17 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
         if not _apply(layout, s, info, out, log_dir):
             return out
     label, commit = out.commits[-1] if out.commits else ("base", info.commit)
+    patches = tuple(c for _, c in out.commits)
+    if variant.amplify:
+        amp = config.load_amplify(layout)
+        carried = _carry(layout, amp, info, (out.label, commit), out, log_dir)
+        if carried is None:
+            return out
+        flavor = amp.flavor(flavor)
+        label, commit, patches = f"{label} + {amp.carry.name}", carried, patches + (carried,)
+        out.cmdline = amp.cmdline
     req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
-                                 series=out.label, patches=tuple(c for _, c in out.commits),
-                                 sandbox=variant.sandbox, ccache=variant.ccache)
+                                 series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache)
     result = build_mod.build(layout, req)
     out.build = result
     out.properties.update(commit=commit, config_hash=result.config_hash,
@@ -69,7 +79,9 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     if result.status is Status.PASS:
         message = "cached" if result.cached else f"{result.compiled} objects compiled"
     else:
-        message = f"{first_breaking(layout, req, out.commits, s)}: {build_mod.first_errors(result)}"
+        culprit = ("the tree with the carry patch does not build" if variant.amplify
+                   else first_breaking(layout, req, out.commits, s))
+        message = f"{culprit}: {build_mod.first_errors(result)}"
     out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
                                   properties={"cached": str(result.cached).lower(),
                                               "compiled_objects": str(result.compiled)}))
@@ -96,6 +108,23 @@ def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: P
     out.commits = applied.labelled_commits
     out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
     return True
+
+
+def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, onto: tuple[str, str], out: Prepared,
+           log_dir: Path) -> str | None:
+    """Apply the amplification carry patch on top; its commit, or None (a failed stage) when it does not apply."""
+    started = time.monotonic()
+    try:
+        applied = series_mod.apply(layout, amp.carry, info, log_path=log_dir / "apply.log", onto=onto)
+    except ApplyFailed as exc:
+        out.stages.append(StageResult("apply.carry", Status.FAIL, time.monotonic() - started, log_dir / "apply.log",
+                                      message=str(exc)))
+        out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the carry patch does not apply"))
+        return None
+    out.stages.append(StageResult("apply.carry", Status.PASS, time.monotonic() - started, log_dir / "apply.log",
+                                  message=amp.carry.title, properties={"commit": applied.head}))
+    out.properties.update(amplify=amp.carry.name, amplify_commit=applied.head, amplify_cmdline=" ".join(amp.cmdline))
+    return applied.head
 
 
 def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, label: str, commit: str,

@@ -58,10 +58,15 @@ def worktree_dir(layout: Layout, info: trees.TreeInfo, series: Series) -> Path:
     return layout.cache / "worktrees" / info.key / series.name
 
 
-def apply(layout: Layout, series: Series, info: trees.TreeInfo, log_path: Path | None = None) -> ApplyResult:
-    """Apply every patch of the series on info's base commit, one commit each."""
+def apply(layout: Layout, series: Series, info: trees.TreeInfo, log_path: Path | None = None,
+          onto: tuple[str, str] | None = None) -> ApplyResult:
+    """Apply every patch of the series, one commit each, on info's base commit or on
+    onto=(label, commit) (a carry series on top of another series)."""
     started = time.monotonic()
-    dest = trees.worktree(info, worktree_dir(layout, info, series), log_path=log_path)
+    where = worktree_dir(layout, info, series)
+    if onto is not None:
+        where = where.with_name(f"{onto[0]}+{series.name}")
+    dest = trees.worktree(info, where, onto[1] if onto else None, log_path=log_path)
     applied = []
     total = len(series.patches)
     for number, (ref, path) in enumerate(zip(series.patches, series.patch_paths()), start=1):
@@ -82,7 +87,7 @@ def apply(layout: Layout, series: Series, info: trees.TreeInfo, log_path: Path |
         head = trees.git(dest, "rev-parse", "HEAD").stdout.strip()
         applied.append(AppliedPatch(number=number, total=total, ref=ref, commit=head))
     return ApplyResult(
-        series=series.name, worktree=dest, base=info.commit, patches=tuple(applied),
+        series=series.name, worktree=dest, base=onto[1] if onto else info.commit, patches=tuple(applied),
         duration=time.monotonic() - started, log=log_path,
     )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pipeline import boot as boot_mod, prepare, results, triage
+from pipeline import boot as boot_mod, prepare, rates, results, triage
 from pipeline.build import BuildResult
 from pipeline.config import Arch, Layout
 from pipeline.errors import GuestError
@@ -131,9 +131,10 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
             suite.add_stage(stage)
         if prepared.ok:
             req = TestRequest(arch=arch, topology=topology, build=prepared.build, suites=tuple(suites),
-                              out_dir=out_dir, accel=accel)
+                              out_dir=out_dir, accel=accel, extra_cmdline=prepared.cmdline)
             run_variant(layout, req, suite, progress)
     finally:
+        suite.properties.update(rates.properties(rates.repeated(suite.cases)))
         results.write_junit(run, out_dir / "junit.xml")
         results.write_json(run, out_dir / "results.json")
     return run

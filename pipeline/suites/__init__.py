@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.config import pick
-from pipeline.suites import locktorture, test_workqueue, ww_mutex
+from pipeline.suites import ktap_suite, locktorture, test_workqueue, ww_mutex
 from pipeline.suites.model import Case, SuiteRun
 
 Parser = Callable[[SuiteRun], list[Case]]
@@ -18,6 +18,7 @@ PARSERS: dict[str, Parser] = {
     "test_workqueue": test_workqueue.parse,
     "locktorture": locktorture.parse,
     "ww_mutex_selftest": ww_mutex.parse,
+    "ktap": ktap_suite.parse,
 }
 
 
