@@ -8,7 +8,7 @@ WQCI := $(BIN)/wqci
 
 # Build, boot and rootfs tools; the kernel source and guest packages come later
 # through wqci's private apt configuration.
-DEB_PACKAGES := git gcc make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod ccache \
+DEB_PACKAGES := git gcc make flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 kmod ccache \
 	gcc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm bubblewrap dropbear-bin \
 	openssh-client python3-venv python3-dev seabios
 

@@ -71,7 +71,7 @@ def assemble_initrd(layout: Layout, req: BootRequest, keys: guest_mod.Keys) -> P
     base = rootfs.base_archive(layout, req.arch, log_path=req.run_dir / "rootfs.log")
     modules = rootfs.modules_archive(req.build.artifacts["modules"], req.build.out / "modules.cpio.gz")
     run_keys = rootfs.keys_archive(req.run_dir / "keys.cpio.gz", keys.host_key, keys.client_pub + "\n")
-    return cpio.concat(req.run_dir / "initramfs.cpio.gz", [base, modules, run_keys])
+    return cpio.concat(req.run_dir / "initramfs.cpio", [base, modules, run_keys])
 
 
 def start_vm(req: BootRequest, initrd: Path, line: str, accel: qemu.Accel) -> qemu.Vm:

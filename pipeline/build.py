@@ -107,7 +107,7 @@ def check_tools(arch: Arch, ccache: bool) -> None:
         raise MissingTool(tool=compiler(arch), hint=f"Debian package {package}; run `make deps`")
     if ccache and shutil.which("ccache") is None:
         raise MissingTool(tool="ccache", hint="Debian package ccache, or pass --no-ccache")
-    for tool in ("make", "flex", "bison", "bc"):
+    for tool in ("make", "flex", "bison", "bc", "lz4"):
         if shutil.which(tool) is None:
             raise MissingTool(tool=tool, hint="run `make deps`")
 

@@ -56,7 +56,7 @@ def result_cases(result: ktap.KtapResult, prefix: str, suffix: str, seconds: flo
     """The case of a result, then those of its subtests, depth first."""
     name = f"{prefix}.{result.name or result.number}"
     case = Case(name + suffix, result.status, seconds, message(result), "\n".join(ktap.render(result)),
-                metrics=dict(result.metrics))
+                metrics=dict(result.metrics), properties={k: f"{v:g}" for k, v in result.metrics.items()})
     subs = zip(result.subtests, durations(result.subtests, seconds))
     return [case] + [c for sub, share in subs for c in result_cases(sub, name, suffix, share)]
 

@@ -1,6 +1,7 @@
 """The real suites in real guests: `wqci test` writes a JUnit file that validates,
-with per-scope test_workqueue cases, locktorture for three lock types and the
-ww_mutex selftest; a suite forced to hang becomes an error case with forensics."""
+with per-scope test_workqueue cases, locktorture for three lock types, the
+ww_mutex selftest and wqci's own stress modules; a suite forced to hang becomes
+an error case with forensics."""
 
 import subprocess
 import sys
@@ -31,13 +32,16 @@ def test_wqci_test_fastwake(arch, tmp_path):
     # arm64's numa and system scopes run at ~70 items/s under TCG: keep them short there
     items = "200" if arch == "arm64" else "1000"
     done = wqci("test", "--series", "fastwake-v1", "--arch", arch, "--out", str(tmp_path),
-                "--param", "locktorture.nwriters_stress=2", "--param", f"test_workqueue.wq_items={items}")
+                "--param", "locktorture.nwriters_stress=2", "--param", f"test_workqueue.wq_items={items}",
+                "--param", "wq_stress.duration_s=8", "--param", "proxy_stress.duration_s=6")
     junit = tmp_path / "junit.xml"
     assert junit.exists(), done.stderr
     SCHEMA.validate(str(junit))
     found = cases(SCHEMA.to_dict(str(junit)))
     for name in ("tree", "apply.1", "apply.2", "build", "boot", "test_workqueue", "ww_mutex_selftest",
-                 "locktorture.mutex_lock", "locktorture.ww_mutex_lock", "locktorture.rtmutex_lock"):
+                 "locktorture.mutex_lock", "locktorture.ww_mutex_lock", "locktorture.rtmutex_lock",
+                 # wqci's own modules (default suites), KTAP cases
+                 "wq_stress.deadline", "wq_stress.all_items_ran", "proxy_stress.chain", "proxy_stress.signal"):
         assert name in found, (name, sorted(found))
     for scope in ("cpu", "smt", "cache_shard", "cache", "numa", "system"):
         assert f"test_workqueue.{scope}" in found

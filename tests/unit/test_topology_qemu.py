@@ -126,6 +126,22 @@ def test_cpio_round_trip(tmp_path):
     assert again.read_bytes() == archive.read_bytes()
 
 
+def test_concat_gives_one_uncompressed_initramfs(tmp_path):
+    first = cpio.write(tmp_path / "a.cpio.gz", [cpio.file("etc/a", b"A")])
+    plain = tmp_path / "b.cpio"
+    plain.write_bytes(cpio.pack([cpio.file("etc/b", b"B")]))
+    joined = cpio.concat(tmp_path / "initramfs.cpio", [first, plain])
+    data = joined.read_bytes()
+    assert data[:6] == b"070701"  # newc magic, not gzip
+    assert data == gzip.decompress(first.read_bytes()) + plain.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    # cpio(1) reads the first archive; the kernel reads them all (each ends in TRAILER!!!)
+    subprocess.run(["cpio", "-idm", "--quiet"], input=data, cwd=out, check=True)
+    assert (out / "etc/a").read_bytes() == b"A"
+    assert data.count(b"TRAILER!!!") == 2
+
+
 def test_qmp_socket_path_fits_a_unix_socket(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60) / "boot-1"
     path = qemu.qmp_path(deep)

@@ -1,0 +1,71 @@
+"""wqci's own stress modules in real guests. wq_stress and proxy_stress are built out of
+tree against each kernel (x86_64 and arm64), loaded in the guest, and their KTAP results
+become JUnit cases with metrics, on the base tree and on fastwake-v1-claim (fastwake-v1 runs
+them as default suites in test_suites_real). --amplify adds the carry patch, its Kconfig
+option and boot parameters, and its counters show the kick vs. idle-cull window being hit."""
+
+import json
+import re
+
+import pytest
+
+from tests.integration.test_suites_real import SCHEMA, cases, wqci
+
+SHORT = ("--param", "wq_stress.duration_s=8", "--param", "proxy_stress.duration_s=6")
+KTAP_CASES = ("wq_stress.deadline", "wq_stress.all_items_ran", "wq_stress.scope_switch", "wq_stress.hotplug",
+              "proxy_stress.chain", "proxy_stress.affinity", "proxy_stress.ww_ab", "proxy_stress.signal")
+
+
+def prop(xml: str, name: str) -> str:
+    m = re.search(rf'<property name="{re.escape(name)}" value="([^"]*)"', xml)
+    assert m, name
+    return m.group(1)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize("variant", ["base", "fastwake-v1-claim"])
+def test_stress_modules_report_ktap_cases(arch, variant, layout, tmp_path):
+    which = ["--base"] if variant == "base" else ["--series", variant]
+    # CPU hotplug churn once, on the x86_64 base (offlining CPUs under TCG is slow)
+    hotplug = arch == "x86_64" and variant == "base"
+    done = wqci("test", *which, "--arch", arch, "--suite", "wq_stress", "--suite", "proxy_stress",
+                "--out", str(tmp_path), *SHORT, "--param", f"wq_stress.hotplug={int(hotplug)}")
+    junit = tmp_path / "junit.xml"
+    assert junit.exists(), done.stderr
+    SCHEMA.validate(str(junit))
+    found = cases(SCHEMA.to_dict(str(junit)))
+    for name in KTAP_CASES:
+        assert name in found, (name, sorted(found), done.stdout[-3000:])
+    bad = {n for n, c in found.items() if ("failure" in c or "error" in c) and not n.startswith("finding.")}
+    assert not bad, (bad, done.stdout[-4000:])
+    assert ("skipped" in found["wq_stress.hotplug"]) != hotplug
+    xml = junit.read_text()
+    assert int(prop(xml, "wq_stress.all_items_ran.items")) > 0
+    assert prop(xml, "wq_stress.deadline.stranded") == "0"
+    assert int(prop(xml, "wq_stress.scope_switch.switches")) > 0
+    assert int(prop(xml, "proxy_stress.chain.ops")) > 0 and prop(xml, "proxy_stress.chain.lost_wakeups") == "0"
+    if hotplug:
+        assert int(prop(xml, "wq_stress.hotplug.cycles")) > 0
+    # built out of tree with the kernel, installed under extra/
+    commit = prop(xml, "commit")
+    info = json.loads((layout.cache / "slots" / f"linux-7.2-{arch}-debug" / "out" / commit[:12] / "build.json")
+                      .read_text())
+    assert {"wq_stress.ko", "proxy_stress.ko"} <= set(info["modules"])
+
+
+def test_amplify_reaches_the_cull_window_on_fastwake_v1(tmp_path):
+    done = wqci("test", "--series", "fastwake-v1", "--suite", "wq_stress", "--amplify", "--repeat", "2",
+                "--out", str(tmp_path), "--param", "wq_stress.duration_s=10")
+    junit = tmp_path / "junit.xml"
+    assert junit.exists(), done.stderr
+    SCHEMA.validate(str(junit))
+    found = cases(SCHEMA.to_dict(str(junit)))
+    assert "apply.carry" in found and "wq_stress.deadline#1" in found and "wq_stress.deadline#2" in found
+    xml = junit.read_text()
+    assert prop(xml, "amplify") == "wq-amplify"
+    assert "workqueue.amplify_wake_delay_us=" in prop(xml, "kernel_cmdline")
+    # the carry patch's counters are read by the module; the window is hit within two runs
+    kicked = sum(int(prop(xml, f"wq_stress.deadline#{i}.culled_kicked")) for i in (1, 2))
+    assert kicked > 0, done.stdout[-3000:]
+    assert prop(xml, "rate.wq_stress.deadline").startswith(("0 of 2 runs failed", "1 of 2", "2 of 2"))
+    assert "repeated case" in done.stdout
