@@ -341,10 +341,11 @@ def build_own_modules(layout: Layout, slot: Slot, out: Path, run: Runner) -> Non
     mods = own_modules(layout)
     if not mods:
         return
-    copy = slot.tmp / "guest-modules"  # a private copy: kbuild writes its objects next to the sources
-    if copy.exists():
-        shutil.rmtree(copy)
-    shutil.copytree(layout.guest / "modules", copy)
+    # A private copy, since kbuild writes its objects next to the sources. It is kept between
+    # builds and sources keep their mtimes, so an unchanged module is not recompiled
+    # (kbuild still rebuilds it when the kernel's headers or flags change).
+    copy = slot.tmp / "guest-modules"
+    shutil.copytree(layout.guest / "modules", copy, dirs_exist_ok=True)
     for mod in mods:
         where = f"M={copy / mod.name}"
         run(["make", "-C", str(slot.build), where, "modules"])
