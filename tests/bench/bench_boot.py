@@ -6,12 +6,14 @@ Kernels come from the build cache (built first if missing)."""
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 from pipeline import boot, config, prepare, topology, ui
+from pipeline.errors import WqciError
 
 GOALS = {"x86_64": 12.0, "arm64": 30.0}
 
@@ -29,17 +31,29 @@ def main() -> int:
             if not built.ok:
                 print(f"E: {name}: the base kernel does not build", file=sys.stderr)
                 return 1
-            seconds, accel = [], ""
+            seconds, accel, failed = [], "", 0
             for i in range(runs):
                 req = boot.BootRequest(arch=arch, topology=topo, build=built.build, run_dir=Path(tmp) / f"b{i}")
-                with boot.booted(layout, req) as (_, _, result):
-                    seconds.append(result.seconds_to_ssh)
-                    accel = result.accel.name
+                try:
+                    with boot.booted(layout, req) as (_, _, result):
+                        seconds.append(result.seconds_to_ssh)
+                        accel = result.accel.name
+                except WqciError as exc:
+                    # a failed boot is a figure too: count it, keep its console for a look
+                    failed += 1
+                    kept = layout.cache / "logs" / f"bench-boot-failed-{name}-{i + 1}.console.log"
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    if (req.run_dir / "console.log").exists():
+                        shutil.copyfile(req.run_dir / "console.log", kept)
+                    print(f"W: {name} boot {i + 1} failed: {exc}; console kept in {kept}", flush=True)
+                    continue
                 print(f"I: {name} boot {i + 1}: {seconds[-1]:.1f} s", flush=True)
-        rows.append((name, topo.name, accel, runs, f"{min(seconds):.1f}", f"{statistics.median(seconds):.1f}",
+        if not seconds:
+            seconds = [float("nan")]
+        rows.append((name, topo.name, accel, runs, failed, f"{min(seconds):.1f}", f"{statistics.median(seconds):.1f}",
                      f"{max(seconds):.1f}", f"<= {GOALS.get(name, 0):.0f}"))
     print()
-    print(ui.table(("arch", "topology", "accel", "runs", "min s", "median s", "max s", "goal s"), rows))
+    print(ui.table(("arch", "topology", "accel", "runs", "failed", "min s", "median s", "max s", "goal s"), rows))
     return 0
 
 

@@ -285,3 +285,25 @@ def test_suite_two_documents_in_one_run():
 def test_suite_plan_zero_is_a_skip():
     (case,) = cases_of(mod("KTAP version 1\n1..0\n")).values()
     assert (case.name, case.status, case.message) == ("wq_stress", Status.SKIP, "no tests (plan 1..0)")
+
+
+def test_recorded_amplified_wq_stress_run():
+    docs = ktap.parse(sample("wq_stress-amplified-recorded.log"))
+    assert len(docs) == 1 and not docs[0].problems
+    results = {r.name: r for r in docs[0].results}
+    assert [r.status for r in docs[0].results] == [Status.PASS, Status.PASS, Status.PASS, Status.SKIP]
+    assert results["deadline"].metrics == {"stranded": 0, "cancelled": 0, "culled_kicked": 5, "culled_new": 1}
+    assert results["all_items_ran"].metrics["items"] == 15904
+    assert results["hotplug"].reason == "hotplug=0"
+
+
+def test_recorded_proxy_stress_failure_keeps_its_reports_and_skips_the_stacks():
+    run = SuiteRun("proxy_stress", (ModuleRun("", "modprobe proxy_stress", 0, "",
+                                              sample("proxy_stress-recorded.log"), 17.0),))
+    found = {c.name: c for c in suites.parser("ktap")(run)}
+    assert set(found) == {"proxy_stress.chain", "proxy_stress.affinity", "proxy_stress.ww_ab", "proxy_stress.signal"}
+    ww = found["proxy_stress.ww_ab"]
+    assert ww.status is Status.FAIL and ww.message.startswith("lost wakeup: ww1")
+    assert ww.text.count("lost wakeup:") == 3 and "Call Trace" not in ww.text
+    assert ww.metrics["lost_wakeups"] == 3 and ww.metrics["backoffs"] == 1428
+    assert found["proxy_stress.signal"].status is Status.PASS
