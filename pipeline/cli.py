@@ -364,8 +364,8 @@ def _print_rates(suite: results_mod.SuiteResult) -> None:
     rows = []
     for r in found:
         totals = ", ".join(f"{k}={r.totals[k]:.0f}" for k in rates_mod.EVENT_METRICS if k in r.totals)
-        rows.append((r.name, f"{r.failed}/{r.runs}", f"< {r.high:.3g}" if not r.failed else f"{r.low:.3g}..{r.high:.3g}",
-                     totals))
+        bound = f"< {r.high:.3g}" if not r.failed else f"{r.low:.3g}..{r.high:.3g}"
+        rows.append((r.name, f"{r.failed}/{r.runs}", bound, totals))
     print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
 
 
