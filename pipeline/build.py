@@ -260,17 +260,16 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
         "sandbox": req.sandbox, "compiled_objects": compiled,
         "compile_seconds": round(time.monotonic() - compile_started, 1),
     }
-    if failed:
-        return _failed(layout, req, out, log_path, info, before, started, failed, kc.config_hash, compiled)
-    artifacts = collect(req, slot, out, run)
-    try:
-        build_own_modules(layout, slot, out, run)
-    except CommandFailed:
-        failed = "wqci's own modules (guest/modules) do not build"
+    if not failed:
+        artifacts = collect(req, slot, out, run)
+        try:
+            build_own_modules(layout, slot, out, run)
+        except CommandFailed:
+            failed = "wqci's own modules (guest/modules) do not build"
     if failed:
         return _failed(layout, req, out, log_path, info, before, started, failed, kc.config_hash, compiled)
     info.update(result="pass", artifacts={k: str(v) for k, v in artifacts.items()},
-                modules=sorted(p.name for p in (out / "modules").rglob("*.ko")),
+                modules=sorted(Path(m).name for m in list_modules(out)),
                 ccache=ccache_delta(before, ccache_stats(layout, req.ccache)),
                 duration=round(time.monotonic() - started, 1))
     _write_info(out, info, log_path)
@@ -315,11 +314,16 @@ def collect(req: BuildRequest, slot: Slot, out: Path, run: Runner) -> dict[str, 
         artifacts[name] = dest
     run(["make", f"O={slot.build}", f"INSTALL_MOD_PATH={out / 'modules'}", "INSTALL_MOD_STRIP=1",
          "modules_install"])
-    modules = sorted(str(p.relative_to(out / "modules")) for p in (out / "modules").rglob("*.ko"))
-    (out / "modules.txt").write_text("\n".join(modules) + "\n")
     artifacts["modules"] = out / "modules"
-    artifacts["module_list"] = out / "modules.txt"
+    artifacts["module_list"] = out / "modules.txt"  # written by list_modules() once all are installed
     return artifacts
+
+
+def list_modules(out: Path) -> list[str]:
+    """Every installed module (the kernel's and guest/modules'), into modules.txt."""
+    listed = sorted(str(p.relative_to(out / "modules")) for p in (out / "modules").rglob("*.ko"))
+    (out / "modules.txt").write_text("\n".join(listed) + "\n")
+    return listed
 
 
 def own_modules(layout: Layout) -> list[Path]:
@@ -347,12 +351,8 @@ def build_own_modules(layout: Layout, slot: Slot, out: Path, run: Runner) -> Non
     copy = slot.tmp / "guest-modules"
     shutil.copytree(layout.guest / "modules", copy, dirs_exist_ok=True)
     for mod in mods:
-        where = f"M={copy / mod.name}"
-        run(["make", "-C", str(slot.build), where, "modules"])
-        run(["make", "-C", str(slot.build), where, f"INSTALL_MOD_PATH={out / 'modules'}", "INSTALL_MOD_DIR=extra",
-             "INSTALL_MOD_STRIP=1", "modules_install"])
-    listed = sorted(str(p.relative_to(out / "modules")) for p in (out / "modules").rglob("*.ko"))
-    (out / "modules.txt").write_text("\n".join(listed) + "\n")
+        run(["make", "-C", str(slot.build), f"M={copy / mod.name}", f"INSTALL_MOD_PATH={out / 'modules'}",
+             "INSTALL_MOD_DIR=extra", "INSTALL_MOD_STRIP=1", "modules", "modules_install"])
 
 
 def first_errors(result: BuildResult, count: int = 3) -> str:

@@ -361,11 +361,8 @@ def _print_rates(suite: results_mod.SuiteResult) -> None:
     found = rates_mod.repeated(suite.cases)
     if not found:
         return
-    rows = []
-    for r in found:
-        totals = ", ".join(f"{k}={r.totals[k]:.0f}" for k in rates_mod.EVENT_METRICS if k in r.totals)
-        bound = f"< {r.high:.3g}" if not r.failed else f"{r.low:.3g}..{r.high:.3g}"
-        rows.append((r.name, f"{r.failed}/{r.runs}", bound, totals))
+    rows = [(r.name, f"{r.failed}/{r.runs}", r.bound, ", ".join(f"{k}={v:.0f}" for k, v in r.events()))
+            for r in found]
     print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
 
 

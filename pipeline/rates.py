@@ -32,6 +32,15 @@ class Rate:
     totals: Mapping[str, float] = field(default_factory=dict)  # metrics summed over the runs
 
     @property
+    def bound(self) -> str:
+        """The 95% interval in short: "< 0.259" when nothing failed, else "low..high"."""
+        return f"< {self.high:.3g}" if not self.failed else f"{self.low:.3g}..{self.high:.3g}"
+
+    def events(self, keys: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        """The totals of the event-counting metrics (EVENT_METRICS) this case reported."""
+        return [(k, self.totals[k]) for k in keys or EVENT_METRICS if k in self.totals]
+
+    @property
     def text(self) -> str:
         if self.failed == 0:
             return f"0 of {self.runs} runs failed: rate < {self.high:.3g} at 95% (3/N = {3 / self.runs:.3g})"
@@ -76,6 +85,6 @@ def properties(rates: Iterable[Rate], keys: tuple[str, ...] = EVENT_METRICS) -> 
     """JUnit properties: the rate text, plus the totals of the metrics that count events."""
     props = {}
     for r in rates:
-        extra = ", ".join(f"{k} {r.totals[k]:.0f}" for k in keys if k in r.totals)
+        extra = ", ".join(f"{k} {v:.0f}" for k, v in r.events(keys))
         props[f"rate.{r.name}"] = r.text + (f"; total {extra}" if extra else "")
     return props
