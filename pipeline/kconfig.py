@@ -165,12 +165,15 @@ def parse_definition(path: Path, number: int) -> Definition:
         elif re.match(r"^endif\b", line) and enclosing:
             enclosing.pop()
     depends = []
-    for line in lines[number:]:
-        word = line.strip()
+    body = iter(lines[number:])
+    for line in body:
         if re.match(r"^(config|menuconfig|choice|endchoice|menu|endmenu|if|endif|source|comment)\b", line):
             break
+        word = line.split("#")[0].strip()
+        while word.endswith("\\"):  # an expression continued on the next line
+            word = word[:-1].strip() + " " + next(body, "").split("#")[0].strip()
         if word.startswith("depends on "):
-            depends.append(word[len("depends on "):].split("#")[0].strip())
+            depends.append(word[len("depends on "):])
     return Definition(file=path, line=number, depends=tuple(depends), enclosing=tuple(enclosing))
 
 
@@ -179,7 +182,10 @@ def explain(src: Path, request: Request, final: Mapping[str, str], srcarch: str 
     head = (f"CONFIG_{request.option}={request.value} ({request.fragment}) ended as "
             f"{'not set' if have == 'n' else have}")
     if request.value == "n":
-        return head + ": something selects it"
+        found = selectors(src, request.option, final)
+        if found:
+            return head + f": selected by {', '.join(found)}"
+        return head + ": no enabled option selects it; it may have no prompt, only a default"
     definition = find_definition(src, request.option, srcarch)
     if definition is None:
         return head + ": no such option in this tree"
@@ -197,6 +203,20 @@ def explain(src: Path, request: Request, final: Mapping[str, str], srcarch: str 
         return head + f": its dependencies in {where}:{definition.line} hold; it may be selected only by " \
                       "other options, or lost to a choice"
     return head + ": needs " + " and ".join(unmet)
+
+
+def selectors(src: Path, option: str, final: Mapping[str, str]) -> list[str]:
+    """Enabled symbols whose `select` lines name option."""
+    done = proc.run(["grep", "-rn", "--include=Kconfig*", "-E", rf"^\s*select {option}(\s|$)", str(src)],
+                    check=False)
+    found = []
+    for hit in done.stdout.splitlines():
+        path, number = hit.split(":", 2)[:2]
+        above = Path(path).read_text(errors="replace").splitlines()[: int(number)]
+        owner = next((m.group(1) for ln in reversed(above) if (m := re.match(r"^\s*(?:menu)?config (\w+)", ln))), "")
+        if final.get(owner, "n") in ("y", "m"):
+            found.append(owner)
+    return sorted(set(found))
 
 
 def describe_terms(expr: str, final: Mapping[str, str]) -> str:
@@ -237,7 +257,7 @@ def evaluate(expr: str, final: Mapping[str, str]) -> int:
     def take() -> str:
         nonlocal pos
         pos += 1
-        return tokens[pos - 1]
+        return tokens[pos - 1] if pos <= len(tokens) else ""
 
     def value_of(sym: str) -> str:
         if sym in TRISTATE:

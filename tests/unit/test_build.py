@@ -208,3 +208,40 @@ def test_help_text_is_not_an_if_block(tmp_path):
                   "if MENU\n\nconfig B\n\ttristate \"b\"\n\tdepends on m\n\nendif # MENU\n")
     d = kconfig.parse_definition(kc, 9)
     assert d.enclosing == ("MENU",) and d.depends == ("m",)
+
+
+KCONFIG_EXTRA = """\
+config SLUB_TINY
+\tbool "Tiny slab"
+
+config HAVE_ARCH_KASAN
+\tbool
+
+config KASAN
+\tbool "KASAN"
+\tdepends on (HAVE_ARCH_KASAN || \\
+\t\t    SLUB_TINY) && \\
+\t\t   !SLUB_TINY # the continuation is one expression
+
+config SCHED_MC_PRIO
+\tbool "ITMT"
+\tselect CPU_FREQ
+
+config CPU_FREQ
+\tbool "cpufreq"
+
+config ACPI_LPIT
+\tbool
+\tdefault y
+"""
+
+
+@pytest.mark.parametrize(("option", "value", "final", "expected"), [
+    ("KASAN", "y", {"HAVE_ARCH_KASAN": "y", "SLUB_TINY": "y"}, "needs !SLUB_TINY (SLUB_TINY=y)"),
+    ("CPU_FREQ", "n", {"SCHED_MC_PRIO": "y", "CPU_FREQ": "y"}, "ended as y: selected by SCHED_MC_PRIO"),
+    ("ACPI_LPIT", "n", {"ACPI_LPIT": "y"}, "no enabled option selects it; it may have no prompt"),
+])
+def test_explain_reads_continued_dependencies_and_selectors(tmp_path, option, value, final, expected):
+    (tmp_path / "Kconfig").write_text(KCONFIG_EXTRA)
+    request = kconfig.Request(option=option, value=value, fragment="x.config")
+    assert expected in kconfig.explain(tmp_path, request, final)
