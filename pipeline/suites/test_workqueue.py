@@ -57,7 +57,7 @@ def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
     cases = [top]
     share = mod.duration / len(SCOPES)
     for scope in SCOPES:
-        case_name = f"{name}.{scope}"
+        case_name = f"test_workqueue.{scope}{suffix}"  # the run number last: rates.repeated groups by it
         if scope in scopes:
             m = scopes[scope]
             cases.append(Case(case_name, Status.PASS, share, metrics=m,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import suites
+from pipeline import rates, suites
 from pipeline.result import Status
 from pipeline.suites.model import ModuleRun, SuiteRun
 from tests.conftest import DATA
@@ -94,3 +94,14 @@ def test_benchmark_that_ran_twice_fails():
     cases = parse("test_workqueue", [run])
     assert len(cases) == 1 and cases[0].status is Status.FAIL
     assert "ran 2 times in one load" in cases[0].message
+
+
+def test_test_workqueue_repeats_are_grouped_per_scope():
+    (run,) = recorded("test_workqueue")
+    broken = ModuleRun("", run.command, 1, run.output,
+                       "\n".join(ln for ln in run.log.splitlines() if " numa " not in ln), 1.0)
+    cases = parse("test_workqueue", [run, broken])
+    assert "test_workqueue.cpu#2" in {c.name for c in cases}
+    found = {r.name: r for r in rates.repeated(cases)}
+    assert found["test_workqueue.numa"].failed == 1 and found["test_workqueue.numa"].runs == 2
+    assert found["test_workqueue.cpu"].failed == 0
