@@ -143,16 +143,19 @@ class Definition:
     enclosing: tuple[str, ...]  # `if EXPR` blocks and `menu` dependencies around it
 
 
+def kconfig_lines(src: Path, pattern: str) -> list[tuple[Path, int]]:
+    """(file, line number) of every line of the tree's Kconfig files matching an ERE."""
+    done = proc.run(["grep", "-rn", "--include=Kconfig*", "-E", pattern, str(src)], check=False)
+    return [(Path(path), int(number)) for path, number, _ in (ln.split(":", 2) for ln in done.stdout.splitlines())]
+
+
 def find_definition(src: Path, option: str, arch_hint: str = "") -> Definition | None:
-    done = proc.run(["grep", "-rn", "--include=Kconfig*", "-E", rf"^\s*(menu)?config {option}\s*$", str(src)],
-                    check=False)
-    hits = [ln.split(":", 2)[:2] for ln in done.stdout.splitlines()]
+    hits = kconfig_lines(src, rf"^\s*(menu)?config {option}\s*$")
     if not hits:
         return None
     # Prefer the current arch's definition when several arches define it (NUMA).
-    hits.sort(key=lambda h: (f"/arch/{arch_hint}/" not in h[0]) if arch_hint else 0)
-    path, number = Path(hits[0][0]), int(hits[0][1])
-    return parse_definition(path, number)
+    hits.sort(key=lambda h: (f"/arch/{arch_hint}/" not in str(h[0])) if arch_hint else 0)
+    return parse_definition(*hits[0])
 
 
 def parse_definition(path: Path, number: int) -> Definition:
@@ -207,12 +210,9 @@ def explain(src: Path, request: Request, final: Mapping[str, str], srcarch: str 
 
 def selectors(src: Path, option: str, final: Mapping[str, str]) -> list[str]:
     """Enabled symbols whose `select` lines name option."""
-    done = proc.run(["grep", "-rn", "--include=Kconfig*", "-E", rf"^\s*select {option}(\s|$)", str(src)],
-                    check=False)
     found = []
-    for hit in done.stdout.splitlines():
-        path, number = hit.split(":", 2)[:2]
-        above = Path(path).read_text(errors="replace").splitlines()[: int(number)]
+    for path, number in kconfig_lines(src, rf"^\s*select {option}(\s|$)"):
+        above = path.read_text(errors="replace").splitlines()[:number]
         owner = next((m.group(1) for ln in reversed(above) if (m := re.match(r"^\s*(?:menu)?config (\w+)", ln))), "")
         if final.get(owner, "n") in ("y", "m"):
             found.append(owner)
