@@ -24,9 +24,8 @@ DURATION_METRICS = {"duration_ms": 1e-3, "wall_ms": 1e-3, "seconds": 1.0}  # met
 
 def parse(run: SuiteRun) -> list[Case]:
     cases = []
-    for i, mod in enumerate(run.runs):
-        prefix = run.suite + (f".{mod.variant}" if mod.variant else "")
-        cases += parse_one(mod, prefix, f"#{i + 1}" if len(run.runs) > 1 else "")
+    for mod, suffix in run.numbered():
+        cases += parse_one(mod, run.suite + (f".{mod.variant}" if mod.variant else ""), suffix)
     return cases
 
 

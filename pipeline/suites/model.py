@@ -27,6 +27,10 @@ class SuiteRun:
     runs: tuple[ModuleRun, ...]
     params: Mapping[str, str] = field(default_factory=dict)
 
+    def numbered(self) -> list[tuple[ModuleRun, str]]:
+        """Each run with the suffix of its case names: "#k" when the suite ran more than once."""
+        return [(mod, f"#{i + 1}" if len(self.runs) > 1 else "") for i, mod in enumerate(self.runs)]
+
 
 @dataclass(frozen=True)
 class Case:

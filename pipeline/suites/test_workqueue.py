@@ -11,6 +11,7 @@ import re
 from pipeline.result import Status
 from pipeline.suites.model import Case, ModuleRun, SuiteRun
 
+NAME = "test_workqueue"
 SCOPES = ("cpu", "smt", "cache_shard", "cache", "numa", "system")
 HEADER_RE = re.compile(r"test_workqueue: running (\d+) threads, (\d+) items/thread")
 SCOPE_RE = re.compile(r"test_workqueue:\s+(\w+)\s+(\d+) items/sec\s+p50=(\d+)\s+p90=(\d+)\s+p95=(\d+) ns")
@@ -24,15 +25,11 @@ def parse_scopes(log: str) -> dict[str, dict[str, float]]:
 
 
 def parse(run: SuiteRun) -> list[Case]:
-    cases = []
-    for i, mod in enumerate(run.runs):
-        suffix = f"#{i + 1}" if len(run.runs) > 1 else ""
-        cases += parse_one(mod, suffix)
-    return cases
+    return [case for mod, suffix in run.numbered() for case in parse_one(mod, suffix)]
 
 
 def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
-    name = f"test_workqueue{suffix}"
+    name = f"{NAME}{suffix}"
     if mod.timed_out:
         return [Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])]
     headers = HEADER_RE.findall(mod.log)
@@ -57,7 +54,7 @@ def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
     cases = [top]
     share = mod.duration / len(SCOPES)
     for scope in SCOPES:
-        case_name = f"test_workqueue.{scope}{suffix}"  # the run number last: rates.repeated groups by it
+        case_name = f"{NAME}.{scope}{suffix}"  # the run number last: rates.repeated groups by it
         if scope in scopes:
             m = scopes[scope]
             cases.append(Case(case_name, Status.PASS, share, metrics=m,

@@ -18,11 +18,11 @@ FAILURE_RE = re.compile(
 
 
 def parse(run: SuiteRun) -> list[Case]:
-    return [parse_one(mod, i, len(run.runs)) for i, mod in enumerate(run.runs)]
+    return [parse_one(mod, suffix) for mod, suffix in run.numbered()]
 
 
-def parse_one(mod: ModuleRun, index: int = 0, total: int = 1) -> Case:
-    name = "ww_mutex_selftest" + (f"#{index + 1}" if total > 1 else "")
+def parse_one(mod: ModuleRun, suffix: str = "") -> Case:
+    name = "ww_mutex_selftest" + suffix
     if mod.timed_out:
         return Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])
     failures = [m.group(1).strip() for m in FAILURE_RE.finditer(mod.log)
