@@ -16,11 +16,11 @@ STATS_RE = re.compile(r"(Writes|Reads)\s*:\s+Total: (\d+)\s+Max/Min: (-?\d+)/(-?
 
 
 def parse(run: SuiteRun) -> list[Case]:
-    return [parse_one(mod) for mod in run.runs]
+    return [parse_one(mod, suffix) for mod, suffix in run.numbered()]
 
 
-def parse_one(mod: ModuleRun) -> Case:
-    name = f"locktorture.{mod.variant or 'default'}"
+def parse_one(mod: ModuleRun, suffix: str = "") -> Case:
+    name = f"locktorture.{mod.variant or 'default'}{suffix}"
     if mod.timed_out:
         return Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])
     if mod.exit_code != 0:

@@ -28,8 +28,11 @@ class SuiteRun:
     params: Mapping[str, str] = field(default_factory=dict)
 
     def numbered(self) -> list[tuple[ModuleRun, str]]:
-        """Each run with the suffix of its case names: "#k" when the suite ran more than once."""
-        return [(mod, f"#{i + 1}" if len(self.runs) > 1 else "") for i, mod in enumerate(self.runs)]
+        """Each run with the suffix of its case names: "#k" (k counts every run of the suite)
+        when some variant ran more than once (--repeat), so names stay unique and
+        rates.repeated groups them; variants that each ran once keep their plain names."""
+        repeated = len(self.runs) > len({mod.variant for mod in self.runs})
+        return [(mod, f"#{i + 1}" if repeated else "") for i, mod in enumerate(self.runs)]
 
 
 @dataclass(frozen=True)

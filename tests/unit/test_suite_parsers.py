@@ -105,3 +105,14 @@ def test_test_workqueue_repeats_are_grouped_per_scope():
     found = {r.name: r for r in rates.repeated(cases)}
     assert found["test_workqueue.numa"].failed == 1 and found["test_workqueue.numa"].runs == 2
     assert found["test_workqueue.cpu"].failed == 0
+
+
+def test_locktorture_repeats_are_named_apart_and_grouped_per_lock_type():
+    runs = recorded("locktorture")
+    cases = parse("locktorture", runs + runs)
+    names = [c.name for c in cases]
+    assert names[0] == "locktorture.mutex_lock#1" and names[3] == "locktorture.mutex_lock#4"
+    assert len(set(names)) == 6
+    found = {r.name: r for r in rates.repeated(cases)}
+    assert set(found) == {"locktorture.mutex_lock", "locktorture.ww_mutex_lock", "locktorture.rtmutex_lock"}
+    assert all(r.runs == 2 and r.failed == 0 for r in found.values())
