@@ -13,13 +13,29 @@ from typing import Callable, Optional
 
 import typer
 
-from pipeline import boot as boot_mod, build as build_mod, config, mbox, proc, sandbox, series as series_mod
-from pipeline import abrun, bisect as bisect_mod, bisect_steps, compare as compare_mod, prepare as prepare_mod, report as report_mod
-from pipeline import nightly as nightly_mod, results as results_mod, testrun, triage as triage_mod
-from pipeline import rates as rates_mod, topology as topology_mod, tree as trees, ui
+from pipeline import config, proc
+from pipeline.guest import boot as boot_mod
+from pipeline.build import kernel as build_mod
+from pipeline.intake import mbox
+from pipeline.build import sandbox
+from pipeline.intake import series as series_mod
+from pipeline.jobs import run as abrun
+from pipeline.jobs import bisect as bisect_mod
+from pipeline.jobs import bisect_steps
+from pipeline.analysis import compare as compare_mod
+from pipeline.jobs import prepare as prepare_mod
+from pipeline.output import report as report_mod
+from pipeline.jobs import nightly as nightly_mod
+from pipeline.model import results as results_mod
+from pipeline.jobs import variant as testrun
+from pipeline.triage import findings as triage_mod
+from pipeline.analysis import rates as rates_mod
+from pipeline.guest import topology as topology_mod
+from pipeline.intake import tree as trees
+from pipeline.output import console as ui
 from pipeline.suites import config as suites_config
-from pipeline.result import Status
-from pipeline.errors import BuildFailed, UsageError, WqciError
+from pipeline.model.status import Status
+from pipeline.model.errors import BuildFailed, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")

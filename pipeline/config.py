@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipeline.errors import ConfigError, UnknownName
+from pipeline.model.errors import ConfigError, UnknownName
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

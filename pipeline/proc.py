@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from pipeline.errors import CommandFailed, CommandTimeout
+from pipeline.model.errors import CommandFailed, CommandTimeout
 
 log = logging.getLogger("wqci")
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 from pipeline.config import pick
 from pipeline.suites import ktap_suite, locktorture, test_workqueue, ww_mutex
-from pipeline.suites.model import Case, SuiteRun
+from pipeline.model.cases import Case, SuiteRun
 
 Parser = Callable[[SuiteRun], list[Case]]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from pipeline.config import Fields, Layout, load_yaml, pick
-from pipeline.errors import ConfigError, WqciError
+from pipeline.model.errors import ConfigError, WqciError
 
 EXPECT = {"": 0, "EAGAIN": None}
 

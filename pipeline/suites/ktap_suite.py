@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pipeline import ktap
-from pipeline.result import Status
-from pipeline.suites.model import Case, ModuleRun, SuiteRun
+from pipeline.suites import ktap
+from pipeline.model.status import Status
+from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
 DURATION_METRICS = {"duration_ms": 1e-3, "wall_ms": 1e-3, "seconds": 1.0}  # metric -> seconds per unit
 

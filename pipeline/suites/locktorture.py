@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline.result import Status
-from pipeline.suites.model import Case, ModuleRun, SuiteRun
+from pipeline.model.status import Status
+from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
 END_RE = re.compile(r"(\w+)-torture:--- End of test: (\w+)")
 STATS_RE = re.compile(r"(Writes|Reads)\s*:\s+Total: (\d+)\s+Max/Min: (-?\d+)/(-?\d+)\s*(\?\?\?)?\s+Fail: (\d+)")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline.result import Status
-from pipeline.suites.model import Case, ModuleRun, SuiteRun
+from pipeline.model.status import Status
+from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
 NAME = "test_workqueue"
 SCOPES = ("cpu", "smt", "cache_shard", "cache", "numa", "system")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline.result import Status
-from pipeline.suites.model import Case, ModuleRun, SuiteRun
+from pipeline.model.status import Status
+from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
 PASSED = "All ww mutex selftests passed"
 # The stress tests run for a fixed time; one still backing off from a deadlock when

@@ -12,8 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline import boot, config, prepare, topology, ui
-from pipeline.errors import WqciError
+from pipeline import config
+from pipeline.guest import boot
+from pipeline.jobs import prepare
+from pipeline.guest import topology
+from pipeline.output import console as ui
+from pipeline.model.errors import WqciError
 
 GOALS = {"x86_64": 12.0, "arm64": 30.0}
 

@@ -16,7 +16,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import build, config, series, tree, ui
+from pipeline import config
+from pipeline.build import kernel as build
+from pipeline.intake import series
+from pipeline.intake import tree
+from pipeline.output import console as ui
 
 TARGETS = {"cold": 360.0, "no-op": 10.0, "workqueue.c patch": 60.0}
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline import config, tree
+from pipeline import config
+from pipeline.intake import tree
 
 
 def pytest_collection_modifyitems(items):

@@ -8,9 +8,12 @@ import json
 
 import pytest
 
-from pipeline import build, config, kconfig, series
-from pipeline.errors import KconfigError
-from pipeline.result import Status
+from pipeline import config
+from pipeline.build import kernel as build
+from pipeline.build import kconfig
+from pipeline.intake import series
+from pipeline.model.errors import KconfigError
+from pipeline.model.status import Status
 
 REQUIRED = {
     "KCSAN": "y", "PROVE_LOCKING": "y", "SCHED_PROXY_EXEC": "y", "TEST_WORKQUEUE": "m",

@@ -11,8 +11,11 @@ import time
 
 import pytest
 
-from pipeline import boot, config, prepare, topology
-from pipeline.errors import GuestError
+from pipeline import config
+from pipeline.guest import boot
+from pipeline.jobs import prepare
+from pipeline.guest import topology
+from pipeline.model.errors import GuestError
 
 
 def qemu_pids() -> set[int]:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config, series, tree
+from pipeline import config
+from pipeline.intake import series
+from pipeline.intake import tree
 from tests.conftest import ROOT
 
 

@@ -3,10 +3,14 @@
 import pytest
 import yaml
 
-from pipeline import build, config, rates, series, tree
-from pipeline.errors import ConfigError
-from pipeline.result import Status
-from pipeline.suites.model import Case
+from pipeline import config
+from pipeline.build import kernel as build
+from pipeline.analysis import rates
+from pipeline.intake import series
+from pipeline.intake import tree
+from pipeline.model.errors import ConfigError
+from pipeline.model.status import Status
+from pipeline.model.cases import Case
 from tests.conftest import ROOT, git
 from tests.unit.test_apply import EDITS, make_series
 

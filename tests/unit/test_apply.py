@@ -3,8 +3,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import config, series, tree
-from pipeline.errors import ApplyFailed, TreeError
+from pipeline import config
+from pipeline.intake import series
+from pipeline.intake import tree
+from pipeline.model.errors import ApplyFailed, TreeError
 from tests.conftest import git
 
 

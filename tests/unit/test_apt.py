@@ -1,4 +1,4 @@
-from pipeline import apt
+from pipeline.intake import apt
 
 
 def test_mirror_from_deb822(tmp_path):

@@ -1,11 +1,11 @@
 import pytest
 
-from pipeline import bisect
-from pipeline.errors import WqciError
-from pipeline.result import Status
-from pipeline.results import SuiteResult
-from pipeline.suites.model import Case
-from pipeline.triage import extract
+from pipeline.jobs import bisect
+from pipeline.model.errors import WqciError
+from pipeline.model.status import Status
+from pipeline.model.results import SuiteResult
+from pipeline.model.cases import Case
+from pipeline.triage.findings import extract
 from tests.conftest import DATA
 
 BUILD = bisect.Predicate("build")

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import build, config, kconfig, tree
-from pipeline.errors import KconfigError
-from pipeline.result import Status
+from pipeline import config
+from pipeline.build import kernel as build
+from pipeline.build import kconfig
+from pipeline.intake import tree
+from pipeline.model.errors import KconfigError
+from pipeline.model.status import Status
 from tests.conftest import DATA, git
 
 FLAVORS = """\
@@ -180,7 +183,9 @@ def test_sandbox_unshares_network_and_protects_the_host(fake, monkeypatch):
 
 
 def test_bisect_on_the_fake_tree_names_the_broken_commit(fake, tmp_path):
-    from pipeline import bisect, bisect_steps, topology
+    from pipeline.jobs import bisect
+    from pipeline.jobs import bisect_steps
+    from pipeline.guest import topology
 
     layout, info = fake
     p1 = commit_change(info.repo, "kernel/sched/core.c", "int sched_core = 1;\n", "sched: fine")

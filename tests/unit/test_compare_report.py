@@ -1,8 +1,11 @@
 import json
 
-from pipeline import abrun, compare, report, results
-from pipeline.result import Status
-from pipeline.suites.model import Case
+from pipeline.jobs import run as abrun
+from pipeline.analysis import compare
+from pipeline.output import report
+from pipeline.model import results
+from pipeline.model.status import Status
+from pipeline.model.cases import Case
 
 
 def metrics(values, p50=1000.0):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.errors import ConfigError, UnknownName
+from pipeline.model.errors import ConfigError, UnknownName
 
 SERIES = """\
 name: demo
@@ -94,7 +94,7 @@ def test_cache_follows_environment(monkeypatch, tmp_path):
 @pytest.mark.parametrize("flavor", ["debug", "kcsan", "lockdep", "perf", "kasan"])
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_every_flavour_asks_for_what_the_suites_and_triage_need(flavor, arch):
-    from pipeline import kconfig
+    from pipeline.build import kconfig
 
     layout = config.Layout()
     flav = config.load_flavors(layout).get(flavor)

@@ -3,9 +3,10 @@ samples in our modules' format (tests/data/ktap, see SOURCE.md)."""
 
 import pytest
 
-from pipeline import ktap, suites
-from pipeline.result import Status
-from pipeline.suites.model import ModuleRun, SuiteRun
+from pipeline import suites
+from pipeline.suites import ktap
+from pipeline.model.status import Status
+from pipeline.model.cases import ModuleRun, SuiteRun
 from tests.conftest import DATA
 
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config, mbox
-from pipeline.errors import MboxError
+from pipeline import config
+from pipeline.intake import mbox
+from pipeline.model.errors import MboxError
 from tests.conftest import DATA
 
 DIFF = """\

@@ -6,11 +6,12 @@ import pytest
 import typer
 import yaml
 
-from pipeline import nightly, results
+from pipeline.jobs import nightly
+from pipeline.model import results
 from pipeline.cli import app
-from pipeline.errors import WqciError
-from pipeline.result import Status
-from pipeline.suites.model import Case
+from pipeline.model.errors import WqciError
+from pipeline.model.status import Status
+from pipeline.model.cases import Case
 from tests.conftest import ROOT
 
 MATRIX = ROOT / "configs" / "nightly.yaml"

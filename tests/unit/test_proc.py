@@ -4,7 +4,7 @@ import time
 import pytest
 
 from pipeline import proc
-from pipeline.errors import CommandFailed, CommandTimeout
+from pipeline.model.errors import CommandFailed, CommandTimeout
 
 
 def alive(pid: int) -> bool:

@@ -6,9 +6,10 @@ import subprocess
 
 import xmlschema
 
-from pipeline import results, triage
-from pipeline.result import Status
-from pipeline.suites.model import Case
+from pipeline.model import results
+from pipeline.triage import findings as triage
+from pipeline.model.status import Status
+from pipeline.model.cases import Case
 from tests.conftest import DATA
 
 SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
@@ -63,7 +64,7 @@ def test_junit2html_renders(tmp_path):
 
 
 def test_listed_known_findings_pass_and_late_baseline_sightings_are_remarked():
-    from pipeline.triage import KnownFinding
+    from pipeline.triage.findings import KnownFinding
     import re
 
     findings = triage.extract((DATA / "splats" / "two-splats.log").read_text())

@@ -2,9 +2,10 @@
 
 import pytest
 
-from pipeline import rates, suites
-from pipeline.result import Status
-from pipeline.suites.model import ModuleRun, SuiteRun
+from pipeline import suites
+from pipeline.analysis import rates
+from pipeline.model.status import Status
+from pipeline.model.cases import ModuleRun, SuiteRun
 from tests.conftest import DATA
 
 

@@ -4,8 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import boot, config, cpio, qemu, topology
-from pipeline.errors import ConfigError, GuestError
+from pipeline import config
+from pipeline.guest import boot
+from pipeline.guest import cpio
+from pipeline.guest import qemu
+from pipeline.guest import topology
+from pipeline.model.errors import ConfigError, GuestError
 
 LAYOUT = config.Layout()
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from pipeline import triage
+from pipeline.triage import findings as triage
 from tests.conftest import DATA, ROOT
 
 SPLATS = DATA / "splats"

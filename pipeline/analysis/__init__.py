@@ -1,0 +1,1 @@
+"""Analysis: A/B statistics and repeat rates."""

@@ -1,0 +1,90 @@
+"""How often a repeated case failed, with an exact binomial bound on the rate.
+
+`--repeat N` names the runs of a case `name#1` .. `name#N`. For k failures in N
+runs the bound is Clopper-Pearson at 95%: one-sided when nothing failed (the
+"rule of three": 0 of N gives a rate below about 3/N), two-sided otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from scipy.stats import beta
+
+from pipeline.model.status import Status
+from pipeline.model.cases import Case
+
+RUN_RE = re.compile(r"^(?P<stem>.+)#\d+$")
+CONFIDENCE = 0.95
+# metrics that count events: their totals over the runs are worth reporting
+EVENT_METRICS = ("stranded", "culled_kicked", "culled_new", "lost_wakeups")
+
+
+@dataclass(frozen=True)
+class Rate:
+    name: str
+    failed: int
+    runs: int
+    low: float
+    high: float
+    totals: Mapping[str, float] = field(default_factory=dict)  # metrics summed over the runs
+
+    @property
+    def bound(self) -> str:
+        """The 95% interval in short: "< 0.259" when nothing failed, else "low..high"."""
+        return f"< {self.high:.3g}" if not self.failed else f"{self.low:.3g}..{self.high:.3g}"
+
+    def events(self, keys: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        """The totals of the event-counting metrics (EVENT_METRICS) this case reported."""
+        return [(k, self.totals[k]) for k in keys or EVENT_METRICS if k in self.totals]
+
+    @property
+    def text(self) -> str:
+        if self.failed == 0:
+            return f"0 of {self.runs} runs failed: rate < {self.high:.3g} at 95% (3/N = {3 / self.runs:.3g})"
+        return (f"{self.failed} of {self.runs} runs failed: rate {self.failed / self.runs:.3g}, "
+                f"{self.low:.3g}..{self.high:.3g} at 95%")
+
+
+def bounds(failed: int, runs: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Clopper-Pearson interval; with no failures the one-sided upper bound."""
+    if runs <= 0:
+        return 0.0, 1.0
+    if failed == 0:
+        return 0.0, float(1 - (1 - confidence) ** (1 / runs))
+    alpha = 1 - confidence
+    low = float(beta.ppf(alpha / 2, failed, runs - failed + 1))
+    high = 1.0 if failed == runs else float(beta.ppf(1 - alpha / 2, failed + 1, runs - failed))
+    return low, high
+
+
+def repeated(cases: Iterable[Case], confidence: float = CONFIDENCE) -> list[Rate]:
+    """One Rate per case that ran more than once (names ending in #k), in first-seen order."""
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        m = RUN_RE.match(case.name)
+        if m:
+            groups.setdefault(m.group("stem"), []).append(case)
+    out = []
+    for stem, runs in groups.items():
+        if len(runs) < 2:
+            continue
+        failed = sum(c.status in (Status.FAIL, Status.ERROR) for c in runs)
+        totals: dict[str, float] = {}
+        for c in runs:
+            for key, value in c.metrics.items():
+                totals[key] = totals.get(key, 0.0) + value
+        low, high = bounds(failed, len(runs), confidence)
+        out.append(Rate(name=stem, failed=failed, runs=len(runs), low=low, high=high, totals=totals))
+    return out
+
+
+def properties(rates: Iterable[Rate], keys: tuple[str, ...] = EVENT_METRICS) -> dict[str, str]:
+    """JUnit properties: the rate text, plus the totals of the metrics that count events."""
+    props = {}
+    for r in rates:
+        extra = ", ".join(f"{k} {v:.0f}" for k, v in r.events(keys))
+        props[f"rate.{r.name}"] = r.text + (f"; total {extra}" if extra else "")
+    return props

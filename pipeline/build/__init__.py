@@ -1,0 +1,1 @@
+"""Build: kconfig fragments and their verification, slots, make, ccache and the sandbox."""

@@ -1,0 +1,1 @@
+"""Jobs: orchestration that composes the stages (test, run, bisect, nightly)."""

@@ -1,0 +1,160 @@
+"""The stages before a guest: tree, apply, build -- each a StageResult.
+
+Shared by `wqci boot`, `wqci test` and `wqci run`. A patch that does not apply
+or a kernel that does not build is a failed stage (a verdict), not an
+exception; infrastructure errors still raise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import config
+from pipeline.build import kernel as build_mod
+from pipeline.intake import series as series_mod
+from pipeline.intake import tree as trees
+from pipeline.model.errors import ApplyFailed
+from pipeline.model.status import Status, StageResult
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What to build: the base (series=None) or a series, on the named tree or a user's."""
+
+    series: str | None
+    tree_path: Path | None = None
+    flavor: str | None = None
+    sandbox: bool = True
+    ccache: bool = True
+    amplify: bool = False  # the carry patch of configs/amplify.yaml on top
+
+
+@dataclass
+class Prepared:
+    label: str
+    info: trees.TreeInfo | None = None
+    commits: list[tuple[str, str]] = field(default_factory=list)
+    build: build_mod.BuildResult | None = None
+    stages: list[StageResult] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    cmdline: tuple[str, ...] = ()  # kernel parameters this variant needs (--amplify)
+
+    @property
+    def ok(self) -> bool:
+        return self.build is not None and self.build.status is Status.PASS
+
+
+def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> Prepared:
+    flavors = config.load_flavors(layout)
+    flavor = flavors.get(variant.flavor)
+    s = config.load_series(layout, variant.series) if variant.series else None
+    tree_cfg = config.load_trees(layout).get(s.base if s else None)
+    out = Prepared(label=s.name if s else "base")
+    started = time.monotonic()
+    info = trees.resolve(layout, tree_cfg, variant.tree_path, None, log_path=log_dir / "tree.log")
+    out.info = info
+    out.stages.append(StageResult("tree", Status.PASS, time.monotonic() - started, log_dir / "tree.log",
+                                  message=f"{info.name} {info.version} at {info.commit[:12]}"))
+    out.properties.update(tree=info.name, base_version=info.version, base_commit=info.commit, arch=arch.name,
+                          flavor=flavor.name)
+    if s is not None:
+        out.properties.update(series=s.name, series_title=s.title, series_version=str(s.version))
+        if not _apply(layout, s, info, out, log_dir):
+            return out
+    label, commit = out.commits[-1] if out.commits else ("base", info.commit)
+    patches = tuple(c for _, c in out.commits)
+    if variant.amplify:
+        amp = config.load_amplify(layout)
+        carried = _carry(layout, amp, info, (out.label, commit), out, log_dir)
+        if carried is None:
+            return out
+        flavor = amp.flavor(flavor)
+        label, commit, patches = f"{label} + {amp.carry.name}", carried, patches + (carried,)
+        out.cmdline = amp.cmdline
+    req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
+                                 series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache)
+    result = build_mod.build(layout, req)
+    out.build = result
+    out.properties.update(commit=commit, config_hash=result.config_hash,
+                          toolchain=result.info.get("key", {}).get("toolchain", {}).get("cc", ""))
+    if result.status is Status.PASS:
+        message = "cached" if result.cached else f"{result.compiled} objects compiled"
+    else:
+        culprit = ("the tree with the carry patch does not build" if variant.amplify
+                   else first_breaking(layout, req, out.commits, s))
+        message = f"{culprit}: {build_mod.first_errors(result)}"
+    out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
+                                  properties={"cached": str(result.cached).lower(),
+                                              "compiled_objects": str(result.compiled)}))
+    return out
+
+
+def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: Prepared, log_dir: Path) -> bool:
+    started = time.monotonic()
+    try:
+        applied = series_mod.apply(layout, s, info, log_path=log_dir / "apply.log")
+    except ApplyFailed as exc:
+        failed = next((i for i, p in enumerate(s.patches, 1) if f"patch {i}/" in str(exc)), len(s.patches))
+        for i, ref in enumerate(s.patches, 1):
+            status = Status.PASS if i < failed else Status.FAIL if i == failed else Status.SKIP
+            message = str(exc) if i == failed else ("" if i < failed else "not applied: an earlier patch failed")
+            out.stages.append(StageResult(f"apply.{i}", status, 0.0, log_dir / "apply.log", message=message,
+                                          properties={"subject": ref.subject}))
+        out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the series does not apply"))
+        return False
+    share = (time.monotonic() - started) / max(len(applied.patches), 1)
+    for p in applied.patches:
+        out.stages.append(StageResult(f"apply.{p.number}", Status.PASS, share, log_dir / "apply.log",
+                                      message=p.ref.subject, properties={"commit": p.commit, "subject": p.ref.subject}))
+    out.commits = applied.labelled_commits
+    out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
+    return True
+
+
+def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, onto: tuple[str, str], out: Prepared,
+           log_dir: Path) -> str | None:
+    """Apply the amplification carry patch on top; its commit, or None (a failed stage) when it does not apply."""
+    started = time.monotonic()
+    try:
+        applied = series_mod.apply(layout, amp.carry, info, log_path=log_dir / "apply.log", onto=onto)
+    except ApplyFailed as exc:
+        out.stages.append(StageResult("apply.carry", Status.FAIL, time.monotonic() - started, log_dir / "apply.log",
+                                      message=str(exc)))
+        out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the carry patch does not apply"))
+        return None
+    out.stages.append(StageResult("apply.carry", Status.PASS, time.monotonic() - started, log_dir / "apply.log",
+                                  message=amp.carry.title, properties={"commit": applied.head}))
+    out.properties.update(amplify=amp.carry.name, amplify_commit=applied.head, amplify_cmdline=" ".join(amp.cmdline))
+    return applied.head
+
+
+def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, label: str, commit: str,
+                   sandbox: bool = True) -> Prepared:
+    """Build one intermediate commit of an applied series in the same slot (incremental)."""
+    assert base.build is not None and base.info is not None
+    patches = []
+    for name, c in base.commits:
+        patches.append(c)
+        if c == commit:
+            break
+    from dataclasses import replace
+
+    req = replace(base.build.request, commit=commit, label=label, patches=tuple(patches), sandbox=sandbox)
+    result = build_mod.build(layout, req)
+    return Prepared(label=label, info=base.info, commits=base.commits[:len(patches)], build=result,
+                    properties={**base.properties, "commit": commit})
+
+
+def first_breaking(layout: config.Layout, head: build_mod.BuildRequest, commits: list[tuple[str, str]],
+                   s: config.Series | None) -> str:
+    """Name the first patch that does not build; each step is an incremental build in the slot."""
+    if s is None:
+        return "the base tree does not build"
+    # the head is known to fail: build the patches before it, in order, until one fails
+    earlier = build_mod.build_series(layout, head, commits[:-1], each_patch=True) if len(commits) > 1 else None
+    culprit = len(commits)
+    if earlier is not None and earlier.failed is not None:
+        culprit = [c for _, c in commits].index(earlier.failed.request.commit) + 1
+    return f"patch {culprit}/{len(commits)} \"{s.patches[culprit - 1].subject}\" does not build"

@@ -1,0 +1,144 @@
+"""One kernel variant under test: boot it, run the suites, triage the console.
+
+The chain is boot -> suites -> triage, each step adding cases to one
+SuiteResult. A hung suite costs a reboot, not the run: the remaining suites run
+in a fresh guest. Whatever happens (panic, hang, Ctrl-C), the cases gathered so
+far stay in the result and the console logs stay on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pipeline.guest import boot as boot_mod
+from pipeline.jobs import prepare
+from pipeline.analysis import rates
+from pipeline.model import results
+from pipeline.triage import findings as triage
+from pipeline.build.kernel import BuildResult
+from pipeline.config import Arch, Layout
+from pipeline.model.errors import GuestError
+from pipeline.model.status import Status
+from pipeline.model.results import SuiteResult
+from pipeline.suites.runner import run_suite
+from pipeline.suites.config import SuiteConfig
+from pipeline.model.cases import Case
+from pipeline.guest.topology import Topology
+
+Progress = Callable[[str], None]
+MAX_BOOTS = 4
+
+
+@dataclass(frozen=True)
+class TestRequest:
+    arch: Arch
+    topology: Topology
+    build: BuildResult
+    suites: tuple[SuiteConfig, ...]
+    out_dir: Path
+    accel: str = "auto"
+    boot_timeout: float | None = None
+    extra_cmdline: tuple[str, ...] = ()
+
+
+def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress: Progress = lambda s: None,
+                known: set[str] = frozenset()) -> list[triage.Finding]:
+    """Boot, run every suite (rebooting after a hang), triage; cases go into result."""
+    pending = list(req.suites)
+    consoles: list[Path] = []
+    boots = 0
+    try:
+        while pending or boots == 0:
+            boots += 1
+            boot_dir = req.out_dir / f"boot-{boots}"
+            breq = boot_mod.BootRequest(arch=req.arch, topology=req.topology, build=req.build, run_dir=boot_dir,
+                                        accel=req.accel, timeout=req.boot_timeout, extra_cmdline=req.extra_cmdline)
+            consoles.append(boot_dir / "console.log")
+            progress(f"boot {boots}: {req.arch.name} {req.topology.name}")
+            started = time.monotonic()
+            try:
+                with boot_mod.booted(layout, breq) as (vm, conn, booted):
+                    _record_boot(result, booted, boots, time.monotonic() - started)
+                    while pending:
+                        cfg = pending.pop(0)
+                        progress(f"suite {cfg.name}")
+                        outcome = run_suite(conn, vm, cfg, req.out_dir)
+                        result.cases.extend(outcome.cases)
+                        if outcome.needs_reboot:
+                            break
+                    try:
+                        (req.out_dir / "dmesg.txt").write_text(conn.dmesg())
+                    except GuestError:
+                        pass
+            except GuestError as exc:
+                result.cases.append(Case(f"boot#{boots}" if boots > 1 else "boot", Status.FAIL,
+                                         time.monotonic() - started, str(exc),
+                                         str(exc.fields.get("report", ""))))
+                for cfg in pending:
+                    result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped: the guest failed ({exc})"))
+                pending = []
+            if boots >= MAX_BOOTS and pending:
+                for cfg in pending:
+                    result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped after {MAX_BOOTS} boots"))
+                pending = []
+    finally:
+        console = _join_consoles(consoles, req.out_dir / "console.log")
+    findings = triage.triage(console)
+    src = req.build.out.parent.parent / "src"
+    findings = triage.decode(findings, src, req.build.artifacts.get("vmlinux", Path("/nonexistent")))
+    listed = triage.load_known(layout.configs / "known-findings.yaml", req.build.request.tree.name)
+    result.add_findings(findings, known, listed)
+    return findings
+
+
+def _record_boot(result: SuiteResult, booted: boot_mod.BootResult, number: int, seconds: float) -> None:
+    name = "boot" if number == 1 else f"boot#{number}"
+    result.cases.append(Case(name, Status.PASS, seconds, properties={
+        "seconds_to_ssh": f"{booted.seconds_to_ssh:.1f}", "accelerator": booted.accel.name}))
+    result.properties.setdefault("accelerator", f"{booted.accel.name} ({booted.accel.reason})")
+    result.properties.setdefault("qemu_argv", " ".join(booted.argv))
+    result.properties.setdefault("kernel_cmdline", booted.cmdline)
+    result.properties.setdefault("guest_cpus", str(booted.topology.get("cpus")))
+
+
+def _join_consoles(consoles: Sequence[Path], dest: Path) -> str:
+    parts = []
+    for path in consoles:
+        if path.exists():
+            parts.append(path.read_text(errors="replace"))
+    text = "\n".join(parts)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return text
+
+
+def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Topology,
+             suites: Sequence[SuiteConfig], out_dir: Path, accel: str = "auto",
+             progress: Progress = lambda s: None) -> results.Run:
+    """`wqci test`: prepare one variant, boot it, run the suites; JUnit and results.json
+    are written even when something raises on the way."""
+    label = variant.series or "base"
+    run = results.Run(name=f"wqci test {label}")
+    flavor = variant.flavor or "debug"
+    suite = SuiteResult(name=f"{arch.name}/{flavor}/{topology.name}/{label}")
+    suite.properties.update(topology=topology.name, suites=",".join(s.name for s in suites))
+    run.suites.append(suite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        progress(f"preparing {label} for {arch.name}")
+        prepared = prepare.prepare(layout, variant, arch, out_dir)
+        suite.properties.update(prepared.properties)
+        for stage in prepared.stages:
+            suite.add_stage(stage)
+        if prepared.ok:
+            req = TestRequest(arch=arch, topology=topology, build=prepared.build, suites=tuple(suites),
+                              out_dir=out_dir, accel=accel, extra_cmdline=prepared.cmdline)
+            run_variant(layout, req, suite, progress)
+    finally:
+        suite.properties.update(rates.properties(rates.repeated(suite.cases)))
+        results.write_junit(run, out_dir / "junit.xml")
+        results.write_json(run, out_dir / "results.json")
+    return run

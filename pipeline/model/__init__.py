@@ -1,0 +1,1 @@
+"""Model: stage status, cases, results and the error family. Pure types, no I/O."""

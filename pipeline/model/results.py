@@ -1,0 +1,163 @@
+"""The results model (a run, its suites, their cases) and its two outputs:
+JUnit written with junitparser, and results.json with the same content plus metrics.
+
+One JUnit testsuite per arch/flavour/topology/variant; one testcase per stage
+(tree, each patch's apply, build, boot, each suite, each test_workqueue scope)
+and one failing testcase per triage finding. Properties carry provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+from pipeline.model.status import Status, StageResult, worst
+from pipeline.model.cases import Case
+
+__all__ = ["Case", "Run", "SuiteResult", "set_totals", "to_junit", "write_junit", "write_json"]
+from pipeline.triage.findings import Finding, KnownFinding, known_reason
+
+
+@dataclass
+class SuiteResult:
+    """Everything measured for one arch/flavour/topology/variant."""
+
+    name: str
+    cases: list[Case] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    timestamp: float = field(default_factory=time.time)
+
+    def add_stage(self, stage: StageResult) -> None:
+        self.cases.append(Case(stage.name, stage.status, stage.duration, stage.message,
+                               text=str(stage.log) if stage.log else "", properties=dict(stage.properties)))
+
+    def add_findings(self, findings: Iterable[Finding], known: set[str] = frozenset(),
+                     listed: Sequence[KnownFinding] = ()) -> None:
+        """One case per finding: failing when new, passing when the baseline showed it
+        (known) or configs/known-findings.yaml lists it for the base tree."""
+        for f in findings:
+            self.findings.append(f)
+            reason = known_reason(f, listed)
+            status = Status.PASS if f.fingerprint in known or reason else Status.FAIL
+            label = "known on the baseline" if f.fingerprint in known else f"known: {reason}" if reason else "new"
+            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", status, 0.0, f"{f.title} ({label}, "
+                                   f"seen {f.count}x in {f.where})", f.decoded or f.text,
+                                   properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where}))
+
+    def mark_known(self, known: set[str]) -> None:
+        """A finding case that failed as new, whose fingerprint a later baseline boot showed."""
+        for i, case in enumerate(self.cases):
+            fp = case.properties.get("fingerprint")
+            if case.name.startswith("finding.") and case.status is Status.FAIL and fp in known:
+                self.cases[i] = replace(case, status=Status.PASS,
+                                        message=case.message.replace("(new,", "(known on the baseline,"))
+
+    @property
+    def status(self) -> Status:
+        return worst(c.status for c in self.cases)
+
+
+@dataclass
+class Run:
+    name: str
+    suites: list[SuiteResult] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return worst(s.status for s in self.suites)
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for suite in self.suites:
+            for case in suite.cases:
+                out[case.status.value] += 1
+        return out
+
+
+def _classname(suite: SuiteResult, case: Case) -> str:
+    group = case.name.split(".", 1)[0]
+    return f"wqci.{suite.name.replace('/', '.')}.{group}"
+
+
+def to_junit(run: Run) -> JUnitXml:
+    xml = JUnitXml(name=run.name)
+    for suite in run.suites:
+        ts = TestSuite(suite.name)
+        ts.timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(suite.timestamp))
+        ts.hostname = "localhost"
+        for key, value in {**run.properties, **suite.properties}.items():
+            ts.add_property(key, str(value))
+        for case in suite.cases:
+            for key, value in case.properties.items():
+                ts.add_property(f"{case.name}.{key}", str(value))
+            ts.add_testcase(_case(suite, case))
+        ts.update_statistics()
+        xml.add_testsuite(ts)
+    return set_totals(xml)
+
+
+def set_totals(xml: JUnitXml) -> JUnitXml:
+    """Totals on <testsuites> by hand: update_statistics() also writes `skipped`
+    there, which the Jenkins schema does not allow."""
+    suites = list(xml)
+    xml.tests = sum(ts.tests for ts in suites)
+    xml.failures = sum(ts.failures for ts in suites)
+    xml.errors = sum(ts.errors for ts in suites)
+    xml.time = round(sum(ts.time for ts in suites), 3)
+    return xml
+
+
+def _case(suite: SuiteResult, case: Case) -> TestCase:
+    tc = TestCase(case.name, classname=_classname(suite, case), time=round(case.duration, 3))
+    if case.status is Status.FAIL:
+        result = Failure(case.message or "failed", type_="failure")
+        result.text = case.text or case.message
+        tc.result = [result]
+    elif case.status is Status.ERROR:
+        result = Error(case.message or "error", type_="error")
+        result.text = case.text or case.message
+        tc.result = [result]
+    elif case.status is Status.SKIP:
+        # the Jenkins schema gives <skipped> no attributes: the reason is its text
+        skipped = Skipped()
+        skipped.text = case.message or "skipped"
+        tc.result = [skipped]
+    elif case.text or case.message:
+        tc.system_out = "\n".join(part for part in (case.message, case.text) if part)
+    return tc
+
+
+def write_junit(run: Run, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    to_junit(run).write(str(tmp), pretty=True)
+    tmp.rename(path)
+    return path
+
+
+def to_dict(run: Run) -> dict:
+    return {
+        "name": run.name, "status": run.status.value, "counts": run.counts(), "properties": run.properties,
+        "suites": [{
+            "name": s.name, "status": s.status.value, "properties": s.properties,
+            "cases": [{"name": c.name, "status": c.status.value, "duration": round(c.duration, 3),
+                       "message": c.message, "metrics": dict(c.metrics), "properties": dict(c.properties)}
+                      for c in s.cases],
+            "findings": [f.to_dict() for f in s.findings],
+        } for s in run.suites],
+    }
+
+
+def write_json(run: Run, path: Path, extra: Mapping | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**to_dict(run), **(extra or {})}, indent=2, sort_keys=False) + "\n")
+    tmp.rename(path)
+    return path

@@ -1,0 +1,1 @@
+"""Output: the report (summary.md, report.html) and terminal lines."""

@@ -1,0 +1,1 @@
+"""Triage: console -> findings (titles, fingerprints, decoded stacks) and the known list."""
