@@ -67,3 +67,99 @@ def test_sigterm_ignoring_child_gets_killed():
     with pytest.raises(CommandTimeout):
         proc.run(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.5)
     assert time.monotonic() - started < 10
+
+
+# ---------------------------------------------------------------- nothing outlives wqci
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+from tests.conftest import ROOT
+
+
+def wait_gone(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if not alive(pid):
+                return True
+        except FileNotFoundError:  # reaped between kill(0) and reading its stat
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_wqci_like(script: str) -> tuple[subprocess.Popen, list[int]]:
+    """A Python process that starts children through proc and prints their pids, one per line, then 'ready'."""
+    code = "import sys, threading, time\nsys.path.insert(0, %r)\nfrom pipeline import proc\n" % str(ROOT)
+    code += textwrap.dedent(script) + "\nprint('ready', flush=True)\ntime.sleep(600)\n"
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pids = []
+    for line in host.stdout:
+        if line.strip() == "ready":
+            break
+        pids.append(int(line))
+    assert pids, "the host process started no child"
+    for pid in pids:
+        assert alive(pid)
+    return host, pids
+
+
+def sigkill(host: subprocess.Popen) -> None:
+    host.send_signal(signal.SIGKILL)
+    host.wait(timeout=10)
+    host.stdout.close()
+
+
+def test_pdeathsig_kills_child_when_wqci_is_sigkilled():
+    # the reaper is switched off here: only PR_SET_PDEATHSIG can kill the sleep
+    host, (sleeper,) = start_wqci_like("""
+        proc._Reaper.ensure = classmethod(lambda cls: None)
+        p = proc.Process(["sleep", "600"])
+        print(p.pid, flush=True)
+    """)
+    with open(f"/proc/{sleeper}/status") as fh:
+        assert "PPid:\t%d\n" % host.pid in fh.read()
+    sigkill(host)
+    assert wait_gone(sleeper, 5), "sleep outlived its SIGKILLed parent"
+
+
+def test_reaper_kills_grandchildren_and_other_threads_children_after_sigkill():
+    # a grandchild has no PDEATHSIG of ours, nor does a child started from a worker thread
+    host, pids = start_wqci_like("""
+        p = proc.Process(["sh", "-c", "sleep 600 & echo $!; wait"])
+        while not p.out:
+            time.sleep(0.01)
+        print(p.out[0].strip(), flush=True)
+        started = []
+        t = threading.Thread(target=lambda: started.append(proc.Process(["sleep", "601"])))
+        t.start(); t.join()
+        time.sleep(0.3)
+        print(started[0].pid, flush=True)
+    """)
+    grandchild, threads_child = pids
+    # the worker thread has ended: its child must still be running (no PDEATHSIG tied to that thread)
+    assert alive(threads_child)
+    sigkill(host)
+    assert wait_gone(grandchild, 5), "make's compiler (a grandchild) outlived wqci"
+    assert wait_gone(threads_child, 5), "a child started from a worker thread outlived wqci"
+
+
+def test_kill_of_an_exited_child_does_not_wait_the_grace_period():
+    p = proc.Process(["true"])
+    time.sleep(0.3)  # exited, not reaped: its group still answers kill(0)
+    started = time.monotonic()
+    p.kill()
+    assert time.monotonic() - started < 2.0
+    assert p.poll() == 0
+
+
+def test_kill_returns_once_the_child_dies_of_sigterm():
+    p = proc.Process(["sleep", "60"])
+    started = time.monotonic()
+    p.kill()
+    assert time.monotonic() - started < 2.0
+    assert p.poll() == -signal.SIGTERM
+    assert p.pid not in proc._live_groups
