@@ -5,7 +5,8 @@ Every step builds in the same slot, so each is an incremental build. The good
 end is taken as good; the bad end is only tested when the search would
 otherwise name it without evidence. With repeats, a step is bad if the
 signature shows in any run and good only if all runs pass; the report states
-what that means ("0 of N runs: rate < 3/N at 95%").
+what that means ("0 of N runs: rate < 1 - 0.05^(1/N) at 95%", the exact
+Clopper-Pearson bound that `wqci test --repeat` prints too).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from pipeline.analysis import rates
 from pipeline.model.errors import WqciError
 from pipeline.model.status import Status
 from pipeline.model.results import SuiteResult
@@ -87,7 +89,9 @@ class Step:
     def confidence(self) -> str:
         if self.bad:
             return f"{self.bad_runs} of {self.runs} runs bad"
-        return f"0 of {self.runs} runs: rate < {3 / self.runs:.2g} at 95%" if self.runs else "not run"
+        if not self.runs:
+            return "not run"
+        return f"0 of {self.runs} runs: rate < {rates.bounds(0, self.runs)[1]:.3g} at 95%"
 
 
 @dataclass

@@ -56,7 +56,7 @@ def test_repeats_catch_a_flaky_signature_and_state_confidence():
     result = bisect.bisect(BUILD, ("base", "b"), series(3), evaluate, repeat=3)
     assert result.culprit == series(3)[1]
     good = next(s for s in result.steps if not s.bad)
-    assert good.runs == 3 and good.confidence() == "0 of 3 runs: rate < 1 at 95%"
+    assert good.runs == 3 and good.confidence() == "0 of 3 runs: rate < 0.632 at 95%"
     bad = next(s for s in result.steps if s.bad)
     assert bad.bad_runs == 1 and bad.confidence().startswith("1 of")
 
