@@ -26,6 +26,7 @@ from pipeline.analysis import compare as compare_mod
 from pipeline.jobs import prepare as prepare_mod
 from pipeline.output import report as report_mod
 from pipeline.jobs import nightly as nightly_mod
+from pipeline.jobs import noise as noise_mod
 from pipeline.model import results as results_mod
 from pipeline.jobs import variant as testrun
 from pipeline.triage import findings as triage_mod
@@ -35,6 +36,8 @@ from pipeline.intake import tree as trees
 from pipeline.output import console as ui
 from pipeline.suites import config as suites_config
 from pipeline.model.status import Status
+from pipeline.model import verdict as verdict_mod
+from pipeline.analysis.evidence import FindingClass
 from pipeline.model.errors import BuildFailed, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -353,8 +356,7 @@ def test_cmd(
     _print_cases(suite_result)
     _print_rates(suite_result)
     print(f"junit: {out_dir / 'junit.xml'}")
-    if run.status is not Status.PASS:
-        raise typer.Exit(1)
+    _end_with(verdict_mod.of_run(run), label, out_dir / "results.json")
 
 
 def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | None,
@@ -430,17 +432,21 @@ def run_cmd(
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     ci: bool = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of a live status."),
+    confirm: int = typer.Option(abrun.DEFAULT_CONFIRM, "--confirm", min=0, help="At most N extra interleaved "
+                                "baseline/patched pairs to confirm a finding seen on the patched kernel only."),
+    strict: bool = typer.Option(False, "--strict", help="Unconfirmed findings fail the run too."),
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
     lay = layout()
-    config.load_series(lay, series)
+    s = config.load_series(lay, series)
     _check_sandbox(no_sandbox)
     req = abrun.RunRequest(
         series=series, arches=tuple(config.select_arches(lay, arch)), flavor=flavor,
         topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(_select_suites(lay, suite, None, param)),
         repeat=max(repeat, 1), out_dir=(out or Path("out") / f"run-{series}").resolve(),
         max_regression=max_regression / 100, perf_flavor=perf_flavor, each_patch=each_patch, tree_path=tree_path,
-        accel=accel, sandbox=not no_sandbox,
+        accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict,
+        touches=_touches_of(s),
     )
     with ui.Progress(plain=ci) as progress:
         run_result, outcomes = abrun.run(lay, req, progress)
@@ -449,11 +455,7 @@ def run_cmd(
             print(f"\n{o.arch}: test_workqueue, baseline vs {series}, median of {req.repeat} run(s) each"
                   + (f"  [{o.label}]" if o.label else ""))
             print(ui.table(compare_mod.TABLE_HEADERS, compare_mod.table_rows(o.comparison)))
-        for f in o.new_findings:
-            first = f" (first in {o.culprits[f.fingerprint]})" if f.fingerprint in o.culprits else ""
-            print(f"{o.arch}: NEW   {f.kind}: {f.title}{first}")
-        for f in o.known_findings:
-            print(f"{o.arch}: known {f.kind}: {f.title} (also on the baseline)")
+        _print_classified(o)
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
         junit.write_bytes((req.out_dir / "junit.xml").read_bytes())
@@ -461,10 +463,77 @@ def run_cmd(
     print(f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped")
     for name in ("junit.xml", "results.json", "summary.md", "report.html"):
         print(f"{name}: {req.out_dir / name}")
-    if run_result.status is not Status.PASS:
-        ui.error(f"{series}: {run_result.status.value} (see {req.out_dir / 'summary.md'})")
-        raise typer.Exit(1)
-    ui.info(f"{series}: pass")
+    _end_with(verdict_mod.of_run(run_result), series, req.out_dir / "summary.md")
+
+
+def _touches_of(s: config.Series) -> Callable[[triage_mod.Finding], str]:
+    from pipeline.analysis import touched as touched_mod
+
+    changes = touched_mod.changes_of([p.file for p in s.patches])
+    return lambda f: touched_mod.describe(touched_mod.touches(f, changes))
+
+
+def _print_classified(o: abrun.ArchOutcome) -> None:
+    """Each finding with its class and evidence; the baseline's own findings last."""
+    for c in o.classification.patched:
+        first = f", first in {o.culprits[c.fingerprint]}" if c.fingerprint in o.culprits else ""
+        touches = f"; {c.touches}" if c.touches else ""
+        line = f"{o.arch}: {c.cls.value.upper()} {c.finding.kind}: {c.finding.title} ({c.evidence.describe()}{first}{touches})"
+        (ui.warn if c.cls is FindingClass.UNCONFIRMED else print)(line)
+    for c in o.classification.baseline:
+        print(f"{o.arch}: baseline {c.finding.kind}: {c.finding.title} (pre-existing: {c.evidence.describe()})")
+    if o.confirm_rounds:
+        ui.info(f"{o.arch}: {o.confirm_rounds} confirmation pair(s) in {o.confirm_seconds / 60:.1f} min")
+
+
+def _end_with(verdict: verdict_mod.Verdict, name: str, summary: Path) -> None:
+    """The verdict's last lines and its exit code."""
+    if verdict.status is Status.PASS:
+        ui.info(f"{name}: pass" + (f" ({len(verdict.warnings)} unconfirmed finding(s), see above)"
+                                   if verdict.warnings else ""))
+        return
+    for reason in verdict.reasons[:10]:
+        print(f"  {reason[:200]}", file=sys.stderr)
+    ui.error(f"{name}: {verdict.status.value} (see {summary})")
+    raise typer.Exit(verdict.exit_code)
+
+
+@app.command("noise")
+@guarded
+def noise_cmd(
+    base: bool = typer.Option(False, "--base", help="The base kernel (required: the noise of a base tree)."),
+    boots: int = typer.Option(0, "--boots", min=0, help="Boot the base N more times first (each adds to the history)."),
+    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    flavor: Optional[str] = FLAVOR,
+    topology: Optional[str] = TOPOLOGY,
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run per boot (repeatable; default: all)."),
+    param: Optional[list[str]] = PARAM,
+    write_known: Optional[Path] = typer.Option(None, "--write-known", help="Add the findings, with their evidence, "
+                                               "to this known-findings YAML file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where the boots' consoles go."),
+    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    tree_path: Optional[Path] = TREE,
+    no_sandbox: bool = NO_SANDBOX,
+) -> None:
+    """Each finding of the base kernel's history, with its rate and exact 95% bound."""
+    if not base:
+        raise UsageError(detail="--base: wqci noise measures the base kernel; give --base")
+    lay = layout()
+    a = config.load_arch(lay, arch)
+    req = noise_mod.NoiseRequest(arch=a, topology=topology_mod.load_topologies(lay).get(topology), flavor=flavor,
+                                 suites=tuple(_select_suites(lay, suite, None, param)), boots=boots,
+                                 out_dir=(out or lay.cache / "runs" / f"noise-{a.name}").resolve(), accel=accel,
+                                 sandbox=not no_sandbox, tree_path=tree_path)
+    if boots:
+        _check_sandbox(no_sandbox)
+    result = noise_mod.noise(lay, req, ui.info)
+    print(f"{result.key.describe()}: {result.boots} boot(s) in the history")
+    print(ui.table(("finding", "where", "seen", "rate (95%)", "fingerprint"),
+                   [(f"{r.sighting.kind}: {r.sighting.title}", r.sighting.where, f"{r.seen} of {r.boots}", r.bound,
+                     r.sighting.fingerprint) for r in result.rows]))
+    if write_known:
+        added = noise_mod.write_known(write_known, result)
+        ui.info(f"{write_known}: {added} new entr{'y' if added == 1 else 'ies'} under {result.tree}")
 
 
 @app.command("report")

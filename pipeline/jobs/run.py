@@ -2,9 +2,16 @@
 
 tree -> apply -> build baseline and patched (same slot, so the second build is
 incremental) -> boots interleaved A B A B ... each running the suites ->
-differential triage (a finding seen on the baseline is known, otherwise new)
--> A/B comparison of test_workqueue -> JUnit, results.json and the report.
+classification of every finding (analysis/evidence.py: new, unconfirmed or
+pre-existing, on counts from both sides and the base's history) -> while an
+unconfirmed finding can still be confirmed, interleaved reruns of the suites
+where it appeared (`--confirm N` pairs at most) -> A/B comparison of
+test_workqueue -> JUnit, results.json and the report, all stating one verdict
+(model/verdict.py). Findings of the baseline kernel never fail the run.
 Everything measured so far is written out even when the run is interrupted.
+
+The machine is behind a Backend (jobs/backend.py), so all of this is unit-tested
+with recorded consoles.
 """
 
 from __future__ import annotations
@@ -13,21 +20,26 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from pipeline import config
 from pipeline.analysis import compare
+from pipeline.analysis import evidence
+from pipeline.analysis.evidence import Boot, Classification, FindingClass
 from pipeline.jobs import prepare
+from pipeline.jobs.backend import Backend, GuestBackend
+from pipeline.jobs.variant import exercised
 from pipeline.model import results
-from pipeline.jobs import variant as testrun
-from pipeline.triage import findings as triage
-from pipeline.model.status import Status
-from pipeline.suites.config import SuiteConfig
 from pipeline.model.cases import Case
+from pipeline.model.status import Status
 from pipeline.guest.topology import Topology
+from pipeline.suites.config import SuiteConfig
+from pipeline.triage import findings as triage
 from pipeline.triage.findings import Finding
 
 Progress = Callable[[str], None]
+#: findings this many confirmation pairs cannot settle stay unconfirmed
+DEFAULT_CONFIRM = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,20 @@ class RunRequest:
     tree_path: Path | None = None
     accel: str = "auto"
     sandbox: bool = True
+    confirm: int = DEFAULT_CONFIRM  # at most this many extra interleaved pairs to settle a finding
+    strict: bool = False  # unconfirmed findings fail the run too
+    touches: Callable[[Finding], str] = lambda f: ""  # "touches kick_pool (changed by 2/2)"
+
+
+@dataclass
+class Side:
+    """One kernel of the A/B: its build, its JUnit suite, and every test of it."""
+
+    label: str
+    prepared: prepare.Prepared
+    suite: results.SuiteResult
+    boots: list[Boot] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -53,10 +79,14 @@ class ArchOutcome:
     baseline: results.SuiteResult
     patched: results.SuiteResult
     comparison: list[compare.ScopeComparison] = field(default_factory=list)
-    new_findings: list[Finding] = field(default_factory=list)
-    known_findings: list[Finding] = field(default_factory=list)
+    classification: Classification = field(default_factory=Classification)
     label: str | None = None  # "not representative of hardware (...)"
     culprits: dict[str, str] = field(default_factory=dict)  # fingerprint -> first patch
+    confirm_rounds: int = 0
+    confirm_seconds: float = 0.0
+
+    def of(self, cls: FindingClass) -> list[evidence.Classified]:
+        return self.classification.of(cls)
 
 
 def scope_metrics(suite: results.SuiteResult) -> dict[str, list[dict[str, float]]]:
@@ -69,14 +99,16 @@ def scope_metrics(suite: results.SuiteResult) -> dict[str, list[dict[str, float]
     return out
 
 
-def run(layout: config.Layout, req: RunRequest, progress: Progress) -> tuple[results.Run, list[ArchOutcome]]:
+def run(layout: config.Layout, req: RunRequest, progress: Progress,
+        backend: Backend | None = None) -> tuple[results.Run, list[ArchOutcome]]:
     """Returns the run and per-arch outcomes; results are on disk after every step."""
+    backend = backend or GuestBackend(layout, req.topology, req.accel, req.sandbox)
     run_result = results.Run(name=f"wqci run {req.series}", properties={"series": req.series,
                                                                        "repeat": str(req.repeat)})
     outcomes: list[ArchOutcome] = []
     try:
         for arch in req.arches:
-            outcomes.append(run_arch(layout, req, arch, run_result, progress))
+            run_arch(layout, backend, req, arch, run_result, progress, outcomes)
     finally:
         finish(run_result, outcomes, req)
     return run_result, outcomes
@@ -87,99 +119,122 @@ def _suite(req: RunRequest, arch: config.Arch, flavor: str, label: str) -> resul
                                properties={"variant": label, "topology": req.topology.name})
 
 
-def run_arch(layout: config.Layout, req: RunRequest, arch: config.Arch, run_result: results.Run,
-             progress: Progress) -> ArchOutcome:
+def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: config.Arch,
+             run_result: results.Run, progress: Progress, outcomes: list[ArchOutcome]) -> ArchOutcome:
+    """One arch of the run; its outcome is in outcomes from the start, so an
+    interrupted arch is still reported."""
     flavor_name = config.load_flavors(layout).get(req.flavor).name
     base_suite = _suite(req, arch, flavor_name, "baseline")
     patched_suite = _suite(req, arch, flavor_name, req.series)
     run_result.suites += [base_suite, patched_suite]
     outcome = ArchOutcome(arch=arch.name, baseline=base_suite, patched=patched_suite)
+    outcomes.append(outcome)
     arch_dir = req.out_dir / arch.name
     progress(f"{arch.name}: tree and baseline build")
-    base = _prepare(layout, req, arch, None, req.flavor, base_suite, arch_dir / "baseline")
+    base = _prepare(backend, req, arch, None, req.flavor, base_suite, arch_dir / "baseline")
     progress(f"{arch.name}: apply and build {req.series}")
-    patched = _prepare(layout, req, arch, req.series, req.flavor, patched_suite, arch_dir / req.series)
+    patched = _prepare(backend, req, arch, req.series, req.flavor, patched_suite, arch_dir / req.series)
     if not (base.ok and patched.ok):
         return outcome
-    known: set[str] = set()
+    sides = (Side("baseline", base, base_suite), Side(req.series, patched, patched_suite))
+    store = backend.history(base)
+    past = store.boots() if store is not None else []
+    listed = triage.load_known(layout.configs / "known-findings.yaml", base.info.name if base.info else "")
     ab_only = tuple(s for s in req.suites if s.parser == "test_workqueue") or req.suites
-    for i in range(req.repeat):
-        # A B A B ...: slow drift of the host hits both sides alike. The first boot of
-        # each side runs every suite; the repeats only what the A/B comparison needs.
-        for prepared, suite, name in ((base, base_suite, "baseline"), (patched, patched_suite, req.series)):
-            progress(f"{arch.name}: run {i + 1}/{req.repeat} {name}")
-            found = _test(layout, req, arch, prepared, suite, arch_dir / name / f"run-{i + 1}", progress,
-                          known if name != "baseline" else set(), None if i == 0 else ab_only)
-            if name == "baseline":
-                known |= {f.fingerprint for f in found}
-    _classify(outcome, known, triage.load_known(layout.configs / "known-findings.yaml", base.info.name))
-    if req.each_patch and outcome.new_findings:
-        outcome.culprits = _first_patches(layout, req, arch, patched, outcome, arch_dir, progress)
+    try:
+        for i in range(req.repeat):
+            # A B A B ...: slow drift of the host hits both sides alike. The first boot of
+            # each side runs every suite; the repeats only what the A/B comparison needs.
+            _pair(backend, req, arch, sides, i + 1, req.suites if i == 0 else ab_only, arch_dir, progress, store)
+        outcome.classification = _classify(sides, past, listed, req)
+        started = time.monotonic()
+        for r in range(req.confirm):
+            pending = [c for c in outcome.of(FindingClass.UNCONFIRMED) if evidence.reachable(c, req.confirm - r)]
+            if not pending:
+                break
+            outcome.confirm_rounds += 1
+            progress(f"{arch.name}: confirming {len(pending)} finding(s), pair {r + 1}/{req.confirm}")
+            _pair(backend, req, arch, sides, req.repeat + r + 1, _where(pending, req.suites), arch_dir, progress,
+                  store, "confirm")
+            outcome.classification = _classify(sides, past, listed, req)
+        outcome.confirm_seconds = time.monotonic() - started
+        if req.each_patch and outcome.of(FindingClass.NEW):
+            outcome.culprits = _first_patches(backend, req, arch, sides[1], outcome, arch_dir, progress)
+    finally:
+        # an interruption keeps what was seen so far, classified
+        outcome.classification = _classify(sides, past, listed, req)
+        base_suite.add_classified(outcome.classification.baseline)
+        patched_suite.add_classified(outcome.classification.patched, req.strict, outcome.culprits)
     ab_base, ab_patched = base_suite, patched_suite
     if req.perf_flavor:
-        ab_base, ab_patched = _perf_ab(layout, req, arch, run_result, progress)
+        ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress)
     _compare(outcome, ab_base, ab_patched, req)
     return outcome
 
 
-def _prepare(layout: config.Layout, req: RunRequest, arch: config.Arch, series: str | None, flavor: str | None,
+def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str | None, flavor: str | None,
              suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
-    variant = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox)
-    prepared = prepare.prepare(layout, variant, arch, out_dir)
+    wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox)
+    prepared = backend.prepare(wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
     for stage in prepared.stages:
         suite.add_stage(stage)
     return prepared
 
 
-def _test(layout: config.Layout, req: RunRequest, arch: config.Arch, prepared: prepare.Prepared,
-          suite: results.SuiteResult, out_dir: Path, progress: Progress, known: set[str],
-          suites: tuple[SuiteConfig, ...] | None = None) -> list[Finding]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    treq = testrun.TestRequest(arch=arch, topology=req.topology, build=prepared.build,
-                               suites=suites or req.suites, out_dir=out_dir, accel=req.accel)
-    before = len(suite.cases)
-    found = testrun.run_variant(layout, treq, suite, progress, known)
-    run_no = out_dir.name.split("-")[-1]
-    if req.repeat > 1:  # keep case names unique across repeats
-        suite.cases[before:] = [replace(c, name=f"{c.name}#{run_no}") for c in suite.cases[before:]]
-    return found
+def _pair(backend: Backend, req: RunRequest, arch: config.Arch, sides: Sequence[Side], number: int,
+          suites: Sequence[SuiteConfig], arch_dir: Path, progress: Progress, store, why: str = "run") -> None:
+    """One test of each side, baseline first; each is one Boot of evidence."""
+    for side in sides:
+        progress(f"{arch.name}: {why} {number} {side.label}")
+        suite = side.suite
+        before = len(suite.cases)
+        found = backend.test(arch, side.prepared, suites, arch_dir / side.label / f"run-{number}", suite, progress)
+        if req.repeat > 1 or number > 1:  # keep case names unique across repeats
+            suite.cases[before:] = [replace(c, name=f"{c.name}#{number}") for c in suite.cases[before:]]
+        boot = Boot.of(exercised(suite.cases[before:]), found)
+        side.boots.append(boot)
+        side.findings.extend(found)
+        if side is sides[0] and store is not None:
+            store.add(boot, f"run {req.series}")
 
 
-def _classify(outcome: ArchOutcome, known: set[str], listed: tuple = ()) -> None:
-    """New: seen on the patched kernel only. Known: seen on the baseline in any of the
-    interleaved boots, or listed for the base tree in configs/known-findings.yaml."""
-    outcome.patched.mark_known(known)
-    seen: dict[str, Finding] = {}
-    for f in outcome.patched.findings:
-        seen.setdefault(f.fingerprint, f)
-    is_known = {fp: fp in known or triage.known_reason(f, listed) is not None for fp, f in seen.items()}
-    outcome.new_findings = [f for fp, f in seen.items() if not is_known[fp]]
-    outcome.known_findings = [f for fp, f in seen.items() if is_known[fp]]
+def _classify(sides: Sequence[Side], past: Sequence[Boot], listed: Sequence[triage.KnownFinding],
+              req: RunRequest) -> Classification:
+    base, patched = sides
+    out = evidence.classify(patched.findings, base.findings, patched.boots, base.boots, past, listed)
+    out.patched = [replace(c, touches=req.touches(c.finding)) for c in out.patched]
+    out.baseline = [replace(c, touches=req.touches(c.finding)) for c in out.baseline]
+    return out
 
 
-def _first_patches(layout: config.Layout, req: RunRequest, arch: config.Arch, patched: prepare.Prepared,
-                   outcome: ArchOutcome, arch_dir: Path, progress: Progress) -> dict[str, str]:
+def _where(pending: Sequence[evidence.Classified], suites: Sequence[SuiteConfig]) -> tuple[SuiteConfig, ...]:
+    """The suites in which the pending findings appeared (none for boot-time findings)."""
+    places = {c.finding.where for c in pending}
+    return tuple(s for s in suites if s.name in places)
+
+
+def _first_patches(backend: Backend, req: RunRequest, arch: config.Arch, patched: Side, outcome: ArchOutcome,
+                   arch_dir: Path, progress: Progress) -> dict[str, str]:
     """Test each intermediate patch once; a new finding belongs to the first patch that shows it."""
     culprits: dict[str, str] = {}
-    wanted = {f.fingerprint for f in outcome.new_findings}
-    for label, commit in patched.commits[:-1]:
+    wanted = {c.fingerprint for c in outcome.of(FindingClass.NEW)}
+    for label, commit in patched.prepared.commits[:-1]:
         progress(f"{arch.name}: each-patch {label}")
-        step = prepare.prepare_commit(layout, patched, arch, label, commit, req.sandbox)
+        step = backend.prepare_commit(patched.prepared, arch, label, commit)
         if not step.ok:
             continue
         scratch = results.SuiteResult(name=f"{arch.name}/each-patch/{label}")
-        found = _test(layout, req, arch, step, scratch, arch_dir / "each-patch" / label.replace(" ", "-").replace(
-            "/", "of"), progress, set())
-        for f in found:
+        step_dir = arch_dir / "each-patch" / label.replace(" ", "-").replace("/", "of")
+        for f in backend.test(arch, step, req.suites, step_dir, scratch, progress):
             if f.fingerprint in wanted:
                 culprits.setdefault(f.fingerprint, label)
-    last = patched.commits[-1][0]
+    last = patched.prepared.commits[-1][0]
     return {fp: culprits.get(fp, last) for fp in wanted}
 
 
-def _perf_ab(layout: config.Layout, req: RunRequest, arch: config.Arch, run_result: results.Run,
+def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: config.Arch, run_result: results.Run,
              progress: Progress) -> tuple[results.SuiteResult, results.SuiteResult]:
     """Interleaved test_workqueue runs on the sanitizer-free flavour."""
     flavor = config.load_flavors(layout).get(req.perf_flavor).name
@@ -187,15 +242,14 @@ def _perf_ab(layout: config.Layout, req: RunRequest, arch: config.Arch, run_resu
     b = _suite(req, arch, flavor, req.series)
     run_result.suites += [a, b]
     arch_dir = req.out_dir / arch.name / f"perf-{flavor}"
-    base = _prepare(layout, req, arch, None, req.perf_flavor, a, arch_dir / "baseline")
-    patched = _prepare(layout, req, arch, req.series, req.perf_flavor, b, arch_dir / req.series)
+    base = _prepare(backend, req, arch, None, req.perf_flavor, a, arch_dir / "baseline")
+    patched = _prepare(backend, req, arch, req.series, req.perf_flavor, b, arch_dir / req.series)
     if not (base.ok and patched.ok):
         return a, b
     wq = tuple(s for s in req.suites if s.parser == "test_workqueue")
+    sides = (Side("baseline", base, a), Side(req.series, patched, b))
     for i in range(req.repeat):
-        for prepared, suite, name in ((base, a, "baseline"), (patched, b, req.series)):
-            progress(f"{arch.name}: perf run {i + 1}/{req.repeat} {name}")
-            _test(layout, req, arch, prepared, suite, arch_dir / name / f"run-{i + 1}", progress, set(), wq)
+        _pair(backend, req, arch, sides, i + 1, wq, arch_dir, progress, None, "perf run")
     return a, b
 
 
@@ -228,8 +282,14 @@ def finish(run_result: results.Run, outcomes: list[ArchOutcome], req: RunRequest
 
 
 def _outcome_dict(o: ArchOutcome) -> dict:
+    def rows(items: Sequence[evidence.Classified]) -> list[dict]:
+        return [c.to_dict() | {"first_patch": o.culprits.get(c.fingerprint)} for c in items]
+
     return {
         "arch": o.arch, "note": o.label, "comparison": [r.to_dict() for r in o.comparison],
-        "new_findings": [f.to_dict() | {"first_patch": o.culprits.get(f.fingerprint)} for f in o.new_findings],
-        "known_findings": [f.to_dict() for f in o.known_findings],
+        "new_findings": rows(o.of(FindingClass.NEW)),
+        "unconfirmed_findings": rows(o.of(FindingClass.UNCONFIRMED)),
+        "preexisting_findings": rows(o.of(FindingClass.PRE_EXISTING)),
+        "baseline_findings": rows(o.classification.baseline),
+        "confirm": {"rounds": o.confirm_rounds, "seconds": round(o.confirm_seconds, 1)},
     }

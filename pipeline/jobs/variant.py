@@ -18,6 +18,8 @@ from pipeline.jobs import prepare
 from pipeline.analysis import rates
 from pipeline.model import results
 from pipeline.triage import findings as triage
+from pipeline.triage import history
+from pipeline.analysis.evidence import Boot
 from pipeline.build.kernel import BuildResult
 from pipeline.config import Arch, Layout
 from pipeline.model.errors import GuestError
@@ -44,9 +46,11 @@ class TestRequest:
     extra_cmdline: tuple[str, ...] = ()
 
 
-def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress: Progress = lambda s: None,
-                known: set[str] = frozenset()) -> list[triage.Finding]:
-    """Boot, run every suite (rebooting after a hang), triage; cases go into result."""
+def run_variant(layout: Layout, req: TestRequest, result: SuiteResult,
+                progress: Progress = lambda s: None) -> list[triage.Finding]:
+    """Boot, run every suite (rebooting after a hang), triage. The stage and suite cases
+    go into result, the findings into result.findings and the return value; how a
+    finding is judged is the caller's decision (a case per finding)."""
     pending = list(req.suites)
     consoles: list[Path] = []
     boots = 0
@@ -89,8 +93,7 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
     findings = triage.triage(console)
     src = req.build.out.parent.parent / "src"
     findings = triage.decode(findings, src, req.build.artifacts.get("vmlinux", Path("/nonexistent")))
-    listed = triage.load_known(layout.configs / "known-findings.yaml", req.build.request.tree.name)
-    result.add_findings(findings, known, listed)
+    result.findings.extend(findings)
     return findings
 
 
@@ -134,11 +137,28 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
         for stage in prepared.stages:
             suite.add_stage(stage)
         if prepared.ok:
+            before = len(suite.cases)
             req = TestRequest(arch=arch, topology=topology, build=prepared.build, suites=tuple(suites),
                               out_dir=out_dir, accel=accel, extra_cmdline=prepared.cmdline)
-            run_variant(layout, req, suite, progress)
+            found = run_variant(layout, req, suite, progress)
+            suite.add_findings(found, triage.load_known(layout.configs / "known-findings.yaml", prepared.info.name))
+            if variant.series is None and not variant.amplify:
+                record_base_boot(layout, prepared, suite.cases[before:], found, "test")
     finally:
         suite.properties.update(rates.properties(rates.repeated(suite.cases)))
         results.write_junit(run, out_dir / "junit.xml")
         results.write_json(run, out_dir / "results.json")
     return run
+
+
+def exercised(cases: Sequence[Case]) -> frozenset[str]:
+    """The suites a test really ran (not skipped), by the name their cases start with."""
+    return frozenset(c.name.split(".")[0].split("#")[0] for c in cases if c.status is not Status.SKIP)
+
+
+def record_base_boot(layout: Layout, prepared: prepare.Prepared, cases: Sequence[Case],
+                     found: Sequence[triage.Finding], source: str) -> None:
+    """Add one boot of a base kernel to its history (triage/history.py)."""
+    store = history.for_build(layout, prepared.build)
+    if store is not None:
+        store.add(Boot.of(exercised(cases), found), source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -20,6 +20,7 @@ from pipeline.model.status import Status, StageResult, worst
 from pipeline.model.cases import Case
 
 __all__ = ["Case", "Run", "SuiteResult", "set_totals", "to_junit", "write_junit", "write_json"]
+from pipeline.analysis.evidence import Classified, FindingClass
 from pipeline.triage.findings import Finding, KnownFinding, known_reason
 
 
@@ -37,26 +38,32 @@ class SuiteResult:
         self.cases.append(Case(stage.name, stage.status, stage.duration, stage.message,
                                text=str(stage.log) if stage.log else "", properties=dict(stage.properties)))
 
-    def add_findings(self, findings: Iterable[Finding], known: set[str] = frozenset(),
-                     listed: Sequence[KnownFinding] = ()) -> None:
-        """One case per finding: failing when new, passing when the baseline showed it
-        (known) or configs/known-findings.yaml lists it for the base tree."""
+    def add_findings(self, findings: Iterable[Finding], listed: Sequence[KnownFinding] = ()) -> None:
+        """One case per finding of a kernel tested on its own (`wqci test`, `wqci triage`):
+        failing, unless configs/known-findings.yaml lists it for the base tree."""
         for f in findings:
-            self.findings.append(f)
             reason = known_reason(f, listed)
-            status = Status.PASS if f.fingerprint in known or reason else Status.FAIL
-            label = "known on the baseline" if f.fingerprint in known else f"known: {reason}" if reason else "new"
-            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", status, 0.0, f"{f.title} ({label}, "
-                                   f"seen {f.count}x in {f.where})", f.decoded or f.text,
+            label = f"known: {reason}" if reason else "new"
+            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", Status.PASS if reason else Status.FAIL, 0.0,
+                                   f"{f.title} ({label}, seen {f.count}x in {f.where})", f.decoded or f.text,
                                    properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where}))
 
-    def mark_known(self, known: set[str]) -> None:
-        """A finding case that failed as new, whose fingerprint a later baseline boot showed."""
-        for i, case in enumerate(self.cases):
-            fp = case.properties.get("fingerprint")
-            if case.name.startswith("finding.") and case.status is Status.FAIL and fp in known:
-                self.cases[i] = replace(case, status=Status.PASS,
-                                        message=case.message.replace("(new,", "(known on the baseline,"))
+    def add_classified(self, classified: Iterable[Classified], strict: bool = False,
+                       first_patch: Mapping[str, str] | None = None) -> None:
+        """One case per distinct finding of `wqci run`, from its classification: only a new
+        finding fails (and an unconfirmed one under --strict); the report stays in
+        system-out and the evidence in properties."""
+        for c in classified:
+            f = c.finding
+            fails = c.cls is FindingClass.NEW or (strict and c.cls is FindingClass.UNCONFIRMED)
+            culprit = (first_patch or {}).get(f.fingerprint)
+            notes = [c.evidence.describe()] + [n for n in (c.touches, f"first in {culprit}" if culprit else "") if n]
+            props = {"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where, "class": c.cls.value,
+                     "evidence": c.evidence.describe(), "fisher_p": f"{c.evidence.p:.4g}"}
+            props.update({k: v for k, v in (("touches", c.touches), ("first_patch", culprit)) if v})
+            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", Status.FAIL if fails else Status.PASS, 0.0,
+                                   f"{f.title} ({c.cls.value}: {'; '.join(notes)})", f.decoded or f.text,
+                                   properties=props))
 
     @property
     def status(self) -> Status:
@@ -156,8 +163,11 @@ def to_dict(run: Run) -> dict:
 
 
 def write_json(run: Run, path: Path, extra: Mapping | None = None) -> Path:
+    from pipeline.model.verdict import of_run
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**to_dict(run), **(extra or {})}, indent=2, sort_keys=False) + "\n")
+    data = {**to_dict(run), "verdict": of_run(run).to_dict(), **(extra or {})}
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.rename(path)
     return path

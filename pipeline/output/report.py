@@ -70,10 +70,31 @@ def _comparisons(arch: dict) -> list[compare.ScopeComparison]:
     return [compare.ScopeComparison(**{k: v for k, v in row.items() if k in keep}) for row in arch["comparison"]]
 
 
+FINDING_SECTIONS = (("new_findings", "new findings (fail the run)"),
+                    ("unconfirmed_findings", "unconfirmed findings (patched kernel only, too rare to tell)"),
+                    ("preexisting_findings", "pre-existing findings of the patched kernel"),
+                    ("baseline_findings", "findings of the baseline kernel (pre-existing)"))
+
+
+def verdict_of(data: dict) -> dict:
+    """The verdict results.json states (older files: their status)."""
+    return data.get("verdict") or {"status": data["status"], "reasons": [], "warnings": []}
+
+
+def finding_line(f: dict) -> str:
+    extra = [f.get("evidence_text", "")] + [f"first in {f['first_patch']}" if f.get("first_patch") else "",
+                                             f.get("touches", "")]
+    notes = "; ".join(e for e in extra if e)
+    return f"{f['kind']}: {f['title']} [{f['fingerprint']}] x{f['count']} in {f['where']}" + (
+        f" ({notes})" if notes else "")
+
+
 def markdown(data: dict, plot: Path | None) -> str:
-    out = [f"# {data['name']}: {data['status'].upper()}", ""]
+    verdict = verdict_of(data)
+    out = [f"# {data['name']}: {verdict['status'].upper()}", ""]
     counts = data.get("counts", {})
     out += [", ".join(f"{v} {k}" for k, v in counts.items()), ""]
+    out += [f"- fails: {r}" for r in verdict["reasons"]] + [f"- warning: {w}" for w in verdict["warnings"]] + [""]
     out += ["## Stages", "", _table(("suite", "case", "status", "message"), stage_rows(data)), ""]
     for arch in data.get("arches", []):
         out += [f"## {arch['arch']}", ""]
@@ -82,12 +103,10 @@ def markdown(data: dict, plot: Path | None) -> str:
         if arch["comparison"]:
             out += ["### A/B test_workqueue", "",
                     _table(compare.TABLE_HEADERS, compare.table_rows(_comparisons(arch))), ""]
-        for kind in ("new_findings", "known_findings"):
-            out += [f"### {kind.replace('_', ' ')} ({len(arch[kind])})", ""]
-            for f in arch[kind]:
-                first = f" (first in {f['first_patch']})" if f.get("first_patch") else ""
-                out += [f"- **{f['kind']}**: {f['title']} `{f['fingerprint']}` x{f['count']} in {f['where']}{first}",
-                        "", "```", f["text"][:6000], "```", ""]
+        for key, heading in FINDING_SECTIONS:
+            out += [f"### {heading} ({len(arch.get(key, []))})", ""]
+            for f in arch.get(key, []):
+                out += [f"- {finding_line(f)}", "", "```", f["text"][:6000], "```", ""]
     if plot is not None:
         out += [f"![throughput]({plot.name})", ""]
     out += ["## Reproduce", "", "```sh", *commands(data), "```", ""]
@@ -101,8 +120,11 @@ def to_html(data: dict, plot: Path | None) -> str:
                                         for c in row) + "</tr>" for row in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    parts = [f"<h1>{html.escape(data['name'])}: {data['status'].upper()}</h1>",
-             "<h2>Stages</h2>", table(("suite", "case", "status", "message"), stage_rows(data))]
+    verdict = verdict_of(data)
+    parts = [f"<h1>{html.escape(data['name'])}: {verdict['status'].upper()}</h1>", "<ul>"]
+    parts += [f"<li class='fail'>fails: {html.escape(r)}</li>" for r in verdict["reasons"]]
+    parts += [f"<li class='warn'>warning: {html.escape(w)}</li>" for w in verdict["warnings"]]
+    parts += ["</ul>", "<h2>Stages</h2>", table(("suite", "case", "status", "message"), stage_rows(data))]
     for arch in data.get("arches", []):
         parts.append(f"<h2>{html.escape(arch['arch'])}</h2>")
         if arch.get("note"):
@@ -110,11 +132,10 @@ def to_html(data: dict, plot: Path | None) -> str:
         if arch["comparison"]:
             parts += ["<h3>A/B test_workqueue</h3>",
                       table(compare.TABLE_HEADERS, compare.table_rows(_comparisons(arch)))]
-        for kind in ("new_findings", "known_findings"):
-            parts.append(f"<h3>{kind.replace('_', ' ')} ({len(arch[kind])})</h3>")
-            for f in arch[kind]:
-                parts.append(f"<details><summary><b>{html.escape(f['kind'])}</b>: {html.escape(f['title'])} "
-                             f"<code>{f['fingerprint']}</code> x{f['count']} in {html.escape(f['where'])}</summary>"
+        for key, heading in FINDING_SECTIONS:
+            parts.append(f"<h3>{html.escape(heading)} ({len(arch.get(key, []))})</h3>")
+            for f in arch.get(key, []):
+                parts.append(f"<details><summary>{html.escape(finding_line(f))}</summary>"
                              f"<pre>{html.escape(f['text'])}</pre></details>")
     if plot is not None:
         parts.append(f"<h2>Throughput</h2><img src='{plot.name}' alt='per-scope throughput'>")
