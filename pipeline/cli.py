@@ -38,7 +38,7 @@ from pipeline.suites import config as suites_config
 from pipeline.model.status import Status
 from pipeline.model import verdict as verdict_mod
 from pipeline.analysis.evidence import FindingClass
-from pipeline.model.errors import BuildFailed, UsageError, WqciError
+from pipeline.model.errors import EXIT_INFRA, BuildFailed, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
@@ -452,7 +452,8 @@ def run_cmd(
         run_result, outcomes = abrun.run(lay, req, progress)
     for o in outcomes:
         if o.comparison:
-            print(f"\n{o.arch}: test_workqueue, baseline vs {series}, median of {req.repeat} run(s) each"
+            runs = max(max(r.n_baseline, r.n_patched) for r in o.comparison)
+            print(f"\n{o.arch}: test_workqueue, baseline vs {series}, median of up to {runs} run(s) each"
                   + (f"  [{o.label}]" if o.label else ""))
             print(ui.table(compare_mod.TABLE_HEADERS, compare_mod.table_rows(o.comparison)))
         _print_classified(o)
@@ -469,7 +470,7 @@ def run_cmd(
 def _touches_of(s: config.Series) -> Callable[[triage_mod.Finding], str]:
     from pipeline.analysis import touched as touched_mod
 
-    changes = touched_mod.changes_of([p.file for p in s.patches])
+    changes = touched_mod.changes_of(s.patch_paths())
     return lambda f: touched_mod.describe(touched_mod.touches(f, changes))
 
 
@@ -478,8 +479,13 @@ def _print_classified(o: abrun.ArchOutcome) -> None:
     for c in o.classification.patched:
         first = f", first in {o.culprits[c.fingerprint]}" if c.fingerprint in o.culprits else ""
         touches = f"; {c.touches}" if c.touches else ""
-        line = f"{o.arch}: {c.cls.value.upper()} {c.finding.kind}: {c.finding.title} ({c.evidence.describe()}{first}{touches})"
-        (ui.warn if c.cls is FindingClass.UNCONFIRMED else print)(line)
+        line = f"{c.cls.value.upper()} {c.finding.kind}: {c.finding.title} ({c.evidence.describe()}{first}{touches})"
+        if c.cls is not FindingClass.UNCONFIRMED:
+            print(f"{o.arch}: {line}")
+        elif c.touches:  # louder: the series changed code on its stacks
+            ui.warn(f"{o.arch}: {line} -- IN CODE THIS SERIES CHANGES; rerun with --confirm N or --strict")
+        else:
+            ui.warn(f"{o.arch}: {line}")
     for c in o.classification.baseline:
         print(f"{o.arch}: baseline {c.finding.kind}: {c.finding.title} (pre-existing: {c.evidence.describe()})")
     if o.confirm_rounds:
@@ -721,6 +727,15 @@ def run_guarded(func: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         ui.error("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug of wqci's, never a verdict: exit 2, the traceback with --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        ui.error(f"internal error: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
+                 f"--debug shows the traceback)")
+        raise typer.Exit(EXIT_INFRA) from None
 
 
 def main() -> None:

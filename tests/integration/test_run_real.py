@@ -21,7 +21,10 @@ def test_run_fastwake_end_to_end(tmp_path):
     done = wqci("run", "--series", "fastwake-v1", "--repeat", "2", "--out", str(tmp_path), "--ci",
                 "--suite", "test_workqueue", "--suite", "locktorture", "--param", "test_workqueue.wq_items=500",
                 "--param", "locktorture.nwriters_stress=2")
-    assert done.returncode in (0, 1), done.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    # fastwake-v1 introduces no report: base-tree noise is pre-existing or at most unconfirmed
+    assert data["verdict"]["status"] == "pass", data["verdict"]
+    assert done.returncode == 0, done.stderr[-3000:]
     SCHEMA.validate(str(tmp_path / "junit.xml"))
     data = json.loads((tmp_path / "results.json").read_text())
     (arch,) = data["arches"]
@@ -37,9 +40,8 @@ def test_run_fastwake_end_to_end(tmp_path):
     assert "report.html" in done.stdout
     names = [c["name"] for s in data["suites"] for c in s["cases"]]
     assert "ab.cache" in names
-    # exit 1 exactly when something failed: a new finding, a failing suite or a regression
     failed = [c for s in data["suites"] for c in s["cases"] if c["status"] in ("fail", "error")]
-    assert done.returncode == (1 if failed else 0), failed
+    assert failed == [] and "I: fastwake-v1: pass" in done.stdout
     # a second identical run skips both builds
     again = wqci("run", "--series", "fastwake-v1", "--repeat", "1", "--out", str(tmp_path / "again"), "--ci",
                  "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200")

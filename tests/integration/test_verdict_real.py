@@ -1,0 +1,70 @@
+"""Verdicts on real kernels: a seeded lock-order inversion must fail the run, confirmed,
+on patch 2, touching the functions it changed; a finding only the baseline shows
+must leave the run green. test_workqueue only, few items, to stay small."""
+
+import json
+import os
+import subprocess
+import sys
+
+import xmlschema
+
+from pipeline import config
+from pipeline.intake import tree as trees
+from tests.conftest import DATA, ROOT, git
+
+SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
+ENV = {**os.environ, "WQCI_PATCHES": str(DATA / "series")}
+SMALL = ("--repeat", "1", "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200", "--ci")
+EXIT = {"pass": 0, "fail": 1, "error": 1}
+
+
+def wqci(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=3600, env=ENV)
+
+
+def test_a_seeded_lock_inversion_is_new_confirmed_on_patch_2(tmp_path, base_tree):
+    done = wqci("run", "--series", "seeded-lock-inversion", "--each-patch", "--out", str(tmp_path), *SMALL)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["verdict"]["status"] == "fail", done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 1
+    SCHEMA.validate(str(tmp_path / "junit.xml"))
+    (arch,) = data["arches"]
+    (new,) = arch["new_findings"]
+    assert new["kind"] == "lockdep" and new["title"] == "possible deadlock in wq_affn_scope_store", new
+    assert new["class"] == "new" and new["first_patch"] == "seeded-lock-inversion 2/2"
+    seen, boots = new["evidence"]["patched"]
+    assert seen == boots and new["evidence"]["p"] < 0.05 and new["evidence"]["baseline"][0] == 0
+    assert "wq_affn_scope_store (changed by 2/2)" in new["touches"]
+    assert "kick_pool (changed by 1/2)" in new["touches"]
+    # the one failing finding case, and the same verdict on the terminal and in the summary
+    failing = [c for s in data["suites"] for c in s["cases"] if c["status"] in ("fail", "error")]
+    assert [c["name"] for c in failing] == [f"finding.lockdep.{new['fingerprint']}"]
+    assert "E: seeded-lock-inversion: fail" in done.stderr
+    assert "NEW lockdep: possible deadlock in wq_affn_scope_store" in done.stdout
+    assert (tmp_path / "summary.md").read_text().startswith("# wqci run seeded-lock-inversion: FAIL")
+
+
+def test_a_finding_of_the_baseline_only_is_pre_existing_and_the_run_passes(tmp_path, base_tree):
+    layout = config.Layout()
+    repo = layout.cache / "test-trees" / "warn-base"
+    if not (repo / ".git").exists():  # the base tree plus a commit that warns in test_workqueue
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--shared", str(base_tree.repo), str(repo)], check=True)
+        git(repo, "checkout", "-q", base_tree.commit)
+        git(repo, "am", "-q", str(DATA / "series" / "warn-bisect" /
+                                   "0002-test_workqueue-warn-once-when-the-benchmark-starts.patch"))
+    done = wqci("run", "--series", "seeded-fix", "--tree", str(repo), "--out", str(tmp_path), *SMALL)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["verdict"]["status"] == "pass", data["verdict"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (arch,) = data["arches"]
+    warn = [f for f in arch["baseline_findings"] if f["title"] == "WARNING in test_workqueue_init"]
+    assert len(warn) == 1 and warn[0]["class"] == "pre-existing"
+    assert arch["new_findings"] == []
+    assert all(f["title"] != "WARNING in test_workqueue_init" for f in arch["unconfirmed_findings"])
+    baseline_case = next(c for c in data["suites"][0]["cases"] if c["name"] == f"finding.warn.{warn[0]['fingerprint']}")
+    assert baseline_case["status"] == "pass" and baseline_case["properties"]["class"] == "pre-existing"
+    assert SCHEMA.to_dict(str(tmp_path / "junit.xml"))["@failures"] == "0"
+    assert done.stdout.rstrip().endswith("I: seeded-fix: pass") or "I: seeded-fix: pass" in done.stdout
