@@ -28,7 +28,7 @@ from pipeline.analysis import evidence
 from pipeline.analysis.evidence import Boot, Classification, FindingClass
 from pipeline.jobs import prepare
 from pipeline.jobs.backend import Backend, GuestBackend
-from pipeline.jobs.variant import exercised
+from pipeline.jobs.variant import INTERRUPTED, exercised, interrupted_during
 from pipeline.model import results
 from pipeline.model.cases import Case
 from pipeline.model.status import Status
@@ -106,11 +106,16 @@ def run(layout: config.Layout, req: RunRequest, progress: Progress,
     run_result = results.Run(name=f"wqci run {req.series}", properties={"series": req.series,
                                                                        "repeat": str(req.repeat)})
     outcomes: list[ArchOutcome] = []
+
+    def checkpoint() -> None:
+        write(run_result, outcomes, req)
+
     try:
         for arch in req.arches:
-            run_arch(layout, backend, req, arch, run_result, progress, outcomes)
+            run_arch(layout, backend, req, arch, run_result, progress, outcomes, checkpoint)
     finally:
-        finish(run_result, outcomes, req)
+        write(run_result, outcomes, req)
+        report_write(req.out_dir)
     return run_result, outcomes
 
 
@@ -120,7 +125,8 @@ def _suite(req: RunRequest, arch: config.Arch, flavor: str, label: str) -> resul
 
 
 def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: config.Arch,
-             run_result: results.Run, progress: Progress, outcomes: list[ArchOutcome]) -> ArchOutcome:
+             run_result: results.Run, progress: Progress, outcomes: list[ArchOutcome],
+             checkpoint: Callable[[], None] = lambda: None) -> ArchOutcome:
     """One arch of the run; its outcome is in outcomes from the start, so an
     interrupted arch is still reported."""
     flavor_name = config.load_flavors(layout).get(req.flavor).name
@@ -134,6 +140,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     base = _prepare(backend, req, arch, None, req.flavor, base_suite, arch_dir / "baseline")
     progress(f"{arch.name}: apply and build {req.series}")
     patched = _prepare(backend, req, arch, req.series, req.flavor, patched_suite, arch_dir / req.series)
+    checkpoint()
     if not (base.ok and patched.ok):
         return outcome
     sides = (Side("baseline", base, base_suite), Side(req.series, patched, patched_suite))
@@ -145,7 +152,8 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
         for i in range(req.repeat):
             # A B A B ...: slow drift of the host hits both sides alike. The first boot of
             # each side runs every suite; the repeats only what the A/B comparison needs.
-            _pair(backend, req, arch, sides, i + 1, req.suites if i == 0 else ab_only, arch_dir, progress, store)
+            _pair(backend, req, arch, sides, i + 1, req.suites if i == 0 else ab_only, arch_dir, progress, store,
+                  checkpoint)
         outcome.classification = _classify(sides, past, listed, req)
         started = time.monotonic()
         for r in range(req.confirm):
@@ -155,7 +163,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
             outcome.confirm_rounds += 1
             progress(f"{arch.name}: confirming {len(pending)} finding(s), pair {r + 1}/{req.confirm}")
             _pair(backend, req, arch, sides, req.repeat + r + 1, _where(pending, req.suites), arch_dir, progress,
-                  store, "confirm")
+                  store, checkpoint, "confirm")
             outcome.classification = _classify(sides, past, listed, req)
         outcome.confirm_seconds = time.monotonic() - started
         if req.each_patch and outcome.of(FindingClass.NEW):
@@ -167,7 +175,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
         patched_suite.add_classified(outcome.classification.patched, req.strict, outcome.culprits)
     ab_base, ab_patched = base_suite, patched_suite
     if req.perf_flavor:
-        ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress)
+        ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress, checkpoint)
     _compare(outcome, ab_base, ab_patched, req)
     return outcome
 
@@ -176,7 +184,8 @@ def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str |
              suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox)
-    prepared = backend.prepare(wanted, arch, out_dir)
+    prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
+                                  wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
     for stage in prepared.stages:
         suite.add_stage(stage)
@@ -184,20 +193,30 @@ def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str |
 
 
 def _pair(backend: Backend, req: RunRequest, arch: config.Arch, sides: Sequence[Side], number: int,
-          suites: Sequence[SuiteConfig], arch_dir: Path, progress: Progress, store, why: str = "run") -> None:
-    """One test of each side, baseline first; each is one Boot of evidence."""
+          suites: Sequence[SuiteConfig], arch_dir: Path, progress: Progress, store, checkpoint: Callable[[], None],
+          why: str = "run") -> None:
+    """One test of each side, baseline first; each is one Boot of evidence, and the
+    results on disk are brought up to date after each."""
     for side in sides:
         progress(f"{arch.name}: {why} {number} {side.label}")
         suite = side.suite
-        before = len(suite.cases)
-        found = backend.test(arch, side.prepared, suites, arch_dir / side.label / f"run-{number}", suite, progress)
-        if req.repeat > 1 or number > 1:  # keep case names unique across repeats
-            suite.cases[before:] = [replace(c, name=f"{c.name}#{number}") for c in suite.cases[before:]]
-        boot = Boot.of(exercised(suite.cases[before:]), found)
-        side.boots.append(boot)
-        side.findings.extend(found)
+        before, seen_before = len(suite.cases), len(suite.findings)
+        try:
+            backend.test(arch, side.prepared, suites, arch_dir / side.label / f"run-{number}", suite, progress)
+        except KeyboardInterrupt:
+            if not suite.cases[before:] or suite.cases[-1].name != INTERRUPTED:
+                suite.cases.append(Case(INTERRUPTED, Status.ERROR, 0.0, f"interrupted during {why} {number}"))
+            raise
+        finally:  # what an interrupted test saw still counts
+            if req.repeat > 1 or number > 1:  # keep case names unique across repeats
+                suite.cases[before:] = [c if c.name == INTERRUPTED else replace(c, name=f"{c.name}#{number}")
+                                        for c in suite.cases[before:]]
+            found = suite.findings[seen_before:]
+            side.boots.append(Boot.of(exercised(suite.cases[before:]), found))
+            side.findings.extend(found)
+            checkpoint()
         if side is sides[0] and store is not None:
-            store.add(boot, f"run {req.series}")
+            store.add(side.boots[-1], f"run {req.series}")
 
 
 def _classify(sides: Sequence[Side], past: Sequence[Boot], listed: Sequence[triage.KnownFinding],
@@ -235,7 +254,7 @@ def _first_patches(backend: Backend, req: RunRequest, arch: config.Arch, patched
 
 
 def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: config.Arch, run_result: results.Run,
-             progress: Progress) -> tuple[results.SuiteResult, results.SuiteResult]:
+             progress: Progress, checkpoint: Callable[[], None]) -> tuple[results.SuiteResult, results.SuiteResult]:
     """Interleaved test_workqueue runs on the sanitizer-free flavour."""
     flavor = config.load_flavors(layout).get(req.perf_flavor).name
     a = _suite(req, arch, flavor, "baseline")
@@ -249,7 +268,7 @@ def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     wq = tuple(s for s in req.suites if s.parser == "test_workqueue")
     sides = (Side("baseline", base, a), Side(req.series, patched, b))
     for i in range(req.repeat):
-        _pair(backend, req, arch, sides, i + 1, wq, arch_dir, progress, None, "perf run")
+        _pair(backend, req, arch, sides, i + 1, wq, arch_dir, progress, None, checkpoint, "perf run")
     return a, b
 
 
@@ -270,15 +289,18 @@ def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResul
         b.properties["ab_note"] = outcome.label
 
 
-def finish(run_result: results.Run, outcomes: list[ArchOutcome], req: RunRequest) -> None:
-    """Write JUnit, results.json and the report, whatever state the run is in."""
-    from pipeline.output import report
-
+def write(run_result: results.Run, outcomes: list[ArchOutcome], req: RunRequest) -> None:
+    """JUnit and results.json as they stand (each replaced atomically), whatever state the run is in."""
     req.out_dir.mkdir(parents=True, exist_ok=True)
     results.write_junit(run_result, req.out_dir / "junit.xml")
     extra = {"arches": [_outcome_dict(o) for o in outcomes], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     results.write_json(run_result, req.out_dir / "results.json", extra)
-    report.write(req.out_dir)
+
+
+def report_write(out_dir: Path) -> None:
+    from pipeline.output import report
+
+    report.write(out_dir)
 
 
 def _outcome_dict(o: ArchOutcome) -> dict:

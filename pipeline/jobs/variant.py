@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from pipeline.guest import boot as boot_mod
 from pipeline.jobs import prepare
@@ -31,7 +31,10 @@ from pipeline.model.cases import Case
 from pipeline.guest.topology import Topology
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 MAX_BOOTS = 4
+#: the error case of a run cut short (Ctrl-C, SIGTERM): it is never green
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,15 @@ class TestRequest:
     extra_cmdline: tuple[str, ...] = ()
 
 
-def run_variant(layout: Layout, req: TestRequest, result: SuiteResult,
-                progress: Progress = lambda s: None) -> list[triage.Finding]:
+def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress: Progress = lambda s: None,
+                checkpoint: Callable[[], None] = lambda: None) -> list[triage.Finding]:
     """Boot, run every suite (rebooting after a hang), triage. The stage and suite cases
     go into result, the findings into result.findings and the return value; how a
     finding is judged is the caller's decision (a case per finding)."""
     pending = list(req.suites)
     consoles: list[Path] = []
     boots = 0
+    stage = "boot"
     try:
         while pending or boots == 0:
             boots += 1
@@ -61,16 +65,20 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult,
             breq = boot_mod.BootRequest(arch=req.arch, topology=req.topology, build=req.build, run_dir=boot_dir,
                                         accel=req.accel, timeout=req.boot_timeout, extra_cmdline=req.extra_cmdline)
             consoles.append(boot_dir / "console.log")
+            stage = f"boot {boots}"
             progress(f"boot {boots}: {req.arch.name} {req.topology.name}")
             started = time.monotonic()
             try:
                 with boot_mod.booted(layout, breq) as (vm, conn, booted):
                     _record_boot(result, booted, boots, time.monotonic() - started)
+                    checkpoint()
                     while pending:
                         cfg = pending.pop(0)
+                        stage = f"suite {cfg.name}"
                         progress(f"suite {cfg.name}")
                         outcome = run_suite(conn, vm, cfg, req.out_dir)
                         result.cases.extend(outcome.cases)
+                        checkpoint()
                         if outcome.needs_reboot:
                             break
                     try:
@@ -88,8 +96,12 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult,
                 for cfg in pending:
                     result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped after {MAX_BOOTS} boots"))
                 pending = []
-    finally:
-        console = _join_consoles(consoles, req.out_dir / "console.log")
+    except KeyboardInterrupt:
+        # Ctrl-C, SIGTERM: an error case says where, and the console read so far is triaged
+        result.cases.append(Case(INTERRUPTED, Status.ERROR, 0.0, f"interrupted during {stage}"))
+        result.findings.extend(triage.triage(_join_consoles(consoles, req.out_dir / "console.log")))
+        raise
+    console = _join_consoles(consoles, req.out_dir / "console.log")
     findings = triage.triage(console)
     src = req.build.out.parent.parent / "src"
     findings = triage.decode(findings, src, req.build.artifacts.get("vmlinux", Path("/nonexistent")))
@@ -130,9 +142,14 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
     suite.properties.update(topology=topology.name, suites=",".join(s.name for s in suites))
     run.suites.append(suite)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def checkpoint() -> None:  # after every case: a kill -9 keeps everything up to it
+        results.write_junit(run, out_dir / "junit.xml")
+        results.write_json(run, out_dir / "results.json")
+
     try:
         progress(f"preparing {label} for {arch.name}")
-        prepared = prepare.prepare(layout, variant, arch, out_dir)
+        prepared = interrupted_during("tree, apply and build", suite, prepare.prepare, layout, variant, arch, out_dir)
         suite.properties.update(prepared.properties)
         for stage in prepared.stages:
             suite.add_stage(stage)
@@ -140,14 +157,18 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
             before = len(suite.cases)
             req = TestRequest(arch=arch, topology=topology, build=prepared.build, suites=tuple(suites),
                               out_dir=out_dir, accel=accel, extra_cmdline=prepared.cmdline)
-            found = run_variant(layout, req, suite, progress)
-            suite.add_findings(found, triage.load_known(layout.configs / "known-findings.yaml", prepared.info.name))
+            listed = triage.load_known(layout.configs / "known-findings.yaml", prepared.info.name)
+            try:
+                found = run_variant(layout, req, suite, progress, checkpoint)
+            except KeyboardInterrupt:
+                suite.add_findings(suite.findings, listed)
+                raise
+            suite.add_findings(found, listed)
             if variant.series is None and not variant.amplify:
                 record_base_boot(layout, prepared, suite.cases[before:], found, "test")
     finally:
         suite.properties.update(rates.properties(rates.repeated(suite.cases)))
-        results.write_junit(run, out_dir / "junit.xml")
-        results.write_json(run, out_dir / "results.json")
+        checkpoint()
     return run
 
 
@@ -162,3 +183,12 @@ def record_base_boot(layout: Layout, prepared: prepare.Prepared, cases: Sequence
     store = history.for_build(layout, prepared.build)
     if store is not None:
         store.add(Boot.of(exercised(cases), found), source)
+
+
+def interrupted_during(stage: str, result: SuiteResult, func: Callable[..., T], *args: object) -> T:
+    """func(*args); when Ctrl-C or SIGTERM cuts it short, result gets the error case first."""
+    try:
+        return func(*args)
+    except KeyboardInterrupt:
+        result.cases.append(Case(INTERRUPTED, Status.ERROR, 0.0, f"interrupted during {stage}"))
+        raise

@@ -248,3 +248,10 @@ def test_an_interrupted_run_keeps_and_classifies_what_it_saw(tmp_path, interrupt
     # interrupted in the patched boot: nothing of it; in the confirmation pair: the first pair's finding
     assert [f["evidence_text"] for f in arch["unconfirmed_findings"]] == (
         [] if interrupt_at == 2 else ["patched 1 of 1, baseline 0 of 1, p=0.5"])
+    # never green: an error case says where the run was cut short
+    errors = [(s["name"], c["name"], c["message"]) for s in data["suites"] for c in s["cases"] if c["status"] == "error"]
+    side = "fastwake-v1" if interrupt_at == 2 else "baseline"
+    assert errors == [(f"x86_64/debug/smp8-numa2/{side}", "interrupted",
+                       "interrupted during run 1" if interrupt_at == 2 else "interrupted during confirm 2")]
+    assert data["verdict"]["status"] == "error" and data["status"] == "error"
+    assert SCHEMA.to_dict(str(req.out_dir / "junit.xml"))["@errors"] == "1"
