@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 from pipeline import proc
 from pipeline.build import kconfig
 from pipeline.build import sandbox
+from pipeline.build import slotlock
 from pipeline.intake import tree as trees
 from pipeline.config import Arch, Flavor, Layout
 from pipeline.model.errors import CommandFailed, CommandTimeout, MissingTool
@@ -46,6 +47,7 @@ class BuildRequest:
     ccache: bool = True
     sandbox: bool = True
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    lock_timeout: float = 7200.0  # seconds to wait for another wqci's build in the same slot
 
 
 @dataclass(frozen=True)
@@ -227,16 +229,45 @@ def cached(out: Path, key: dict) -> dict | None:
 
 def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
           force: bool = False) -> BuildResult:
-    """Configure, verify and build req.commit in its slot; skip when nothing changed."""
-    started = time.monotonic()
+    """Configure, verify and build req.commit in its slot; skip when nothing changed.
+    The slot has one writer at a time (build/slotlock.py)."""
     check_tools(req.arch, req.ccache)
     slot = slot_for(layout, req.tree, req.arch, req.flavor)
+    with slotlock.held(slot.root / "lock", req.lock_timeout):
+        return _build_locked(layout, req, slot, on_line, force)
+
+
+def _repair(slot: Slot, log_path: Path) -> None:
+    """A slot left by a killed wqci: a stale git index lock goes (we hold the slot's
+    lock, so nobody else is in it). A make cut short needs nothing: Kbuild rebuilds
+    every object whose .cmd file is missing, and those are written last."""
+    marker = slot.root / "building"
+    if marker.exists():
+        slot_lock_notice(f"{slot.root}: the last build here was cut short ({marker.read_text().strip()}); "
+                         "continuing from its state")
+        marker.unlink()
+    if (slot.src / ".git").exists():
+        index_lock = Path(trees.git(slot.src, "rev-parse", "--git-path", "index.lock", check=False).stdout.strip())
+        index_lock = index_lock if index_lock.is_absolute() else slot.src / index_lock
+        if index_lock.exists():
+            slot_lock_notice(f"{slot.root}: removing a stale {index_lock.name} left by a killed checkout")
+            index_lock.unlink()
+
+
+def slot_lock_notice(text: str) -> None:
+    slotlock.notice.info("%s", text)
+
+
+def _build_locked(layout: Layout, req: BuildRequest, slot: Slot, on_line: LineSink | None,
+                  force: bool) -> BuildResult:
+    started = time.monotonic()
     out = slot.out(req.commit)
     log_path = slot.root / "logs" / f"{req.commit[:12]}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
     slot.build.mkdir(parents=True, exist_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _repair(slot, log_path)
     checkout(req.tree, slot, req.commit, log_path)
     writable = [slot.src, slot.build, out.parent, slot.tmp] + ([ccache_dir(layout)] if req.ccache else [])
     for path in writable:
@@ -251,6 +282,10 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
                            artifacts={k: Path(v) for k, v in info["artifacts"].items()}, info=info)
     before = ccache_stats(layout, req.ccache)
     compile_started = time.monotonic()
+    # The completion marker (build.json) goes first and comes back last: artifacts of a
+    # build that was cut short never count as cached.
+    (out / "build.json").unlink(missing_ok=True)
+    (slot.root / "building").write_text(f"{req.label} {req.commit[:12]} by pid {os.getpid()}\n")
     try:
         run(["make", f"O={slot.build}", f"-j{req.jobs}", req.arch.image_target, "modules"], timeout=BUILD_TIMEOUT)
         failed = None
@@ -271,6 +306,7 @@ def build(layout: Layout, req: BuildRequest, on_line: LineSink | None = None,
             build_own_modules(layout, slot, out, run)
         except CommandFailed:
             failed = "wqci's own modules (guest/modules) do not build"
+    (slot.root / "building").unlink(missing_ok=True)
     if failed:
         return _failed(layout, req, out, log_path, info, before, started, failed, kc.config_hash, compiled)
     info.update(result="pass", artifacts={k: str(v) for k, v in artifacts.items()},

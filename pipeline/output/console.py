@@ -42,6 +42,16 @@ def setup_logging(verbose: bool) -> None:
     logger.handlers[:] = [_CommandEcho()] if verbose else [logging.NullHandler()]
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
+    # notices from library code (a slot in use by another wqci, a slot repaired) are I: lines
+    notices = logging.getLogger("wqci.notice")
+    notices.handlers[:] = [_Notice()]
+    notices.setLevel(logging.INFO)
+    notices.propagate = False
+
+
+class _Notice(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"I: {record.getMessage()}", file=sys.stderr, flush=True)
 
 
 class Progress:

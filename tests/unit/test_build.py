@@ -250,3 +250,94 @@ def test_explain_reads_continued_dependencies_and_selectors(tmp_path, option, va
     (tmp_path / "Kconfig").write_text(KCONFIG_EXTRA)
     request = kconfig.Request(option=option, value=value, fragment="x.config")
     assert expected in kconfig.explain(tmp_path, request, final)
+
+
+def test_two_builds_in_one_slot_take_turns_and_each_gets_its_own_tree(fake, caplog):
+    """Two wqci builds of different commits in one slot at once: one waits for the other's
+    lock (an I: notice names the holder) and each vmlinux holds its own commit's code."""
+    import threading
+
+    from pipeline.build import slotlock
+
+    layout, info = fake
+    a = commit_change(info.repo, "kernel/workqueue.c", "int only_in_a(void) { return 1; }\n", "a")
+    git(info.repo, "checkout", "-q", "HEAD~1")
+    b = commit_change(info.repo, "kernel/workqueue.c", "int only_in_b(void) { return 2; }\n", "b")
+    results = {}
+    gate = threading.Event()
+    real = build.checkout
+
+    def slow_checkout(*args):  # widen the window a build without a lock would lose
+        gate.set()
+        real(*args)
+        import time
+
+        time.sleep(0.5)
+
+    def run(name, commit):
+        results[name] = build.build(layout, request(layout, info, commit=commit, label=name))
+
+    caplog.set_level("INFO", logger="wqci.notice")
+    build.checkout = slow_checkout
+    try:
+        first = threading.Thread(target=run, args=("a", a))
+        first.start()
+        gate.wait(10)
+        second = threading.Thread(target=run, args=("b", b))
+        second.start()
+        first.join(60)
+        second.join(60)
+    finally:
+        build.checkout = real
+    assert results["a"].status is Status.PASS and results["b"].status is Status.PASS
+    assert b"only_in_a" in results["a"].artifacts["vmlinux"].read_bytes()
+    assert b"only_in_b" not in results["a"].artifacts["vmlinux"].read_bytes()
+    assert b"only_in_b" in results["b"].artifacts["vmlinux"].read_bytes()
+    (wait,) = [r.getMessage() for r in caplog.records if r.name == slotlock.notice.name]
+    assert wait.startswith(f"{build.slot_for(layout, info, results['a'].request.arch, results['a'].request.flavor).root}"
+                           f" is in use by pid ") and "waiting up to 7200 s" in wait
+
+
+def test_a_slot_lock_times_out_naming_its_holder(tmp_path):
+    import threading
+
+    from pipeline.build import slotlock
+
+    lock = tmp_path / "slot" / "lock"
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with slotlock.held(lock, 1):
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(10)
+    try:
+        with pytest.raises(slotlock.LockTimeout) as exc:
+            with slotlock.held(lock, 0.3):
+                pass
+        assert str(exc.value).startswith(f"{tmp_path / 'slot'}: still held by pid ")
+        assert str(exc.value).endswith("after 0 s (--lock-timeout)")
+    finally:
+        leave.set()
+        holder.join()
+    with slotlock.held(lock, 0.3):  # free again
+        pass
+
+
+def test_a_build_cut_short_is_not_cached_and_the_next_one_repairs_the_slot(fake, caplog):
+    layout, info = fake
+    req = request(layout, info)
+    slot = build.slot_for(layout, info, req.arch, req.flavor)
+    first = build.build(layout, req)
+    # as if killed mid-make on a rebuild: no completion marker, the in-progress marker left
+    (first.out / "build.json").unlink()
+    (slot.root / "building").write_text("base by pid 1\n")
+    caplog.set_level("INFO", logger="wqci.notice")
+    again = build.build(layout, req)
+    assert again.status is Status.PASS and not again.cached
+    assert not (slot.root / "building").exists()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{slot.root}: the last build here was cut short (base by pid 1); continuing from its state"]
