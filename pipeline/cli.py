@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import signal
 import sys
 import time
@@ -12,16 +11,18 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
+from typer._click import exceptions as click_exc
 
 from pipeline import config, proc
+from pipeline.build.kernel import LOCK_TIMEOUT
 from pipeline.guest import boot as boot_mod
-from pipeline.build import kernel as build_mod
 from pipeline.intake import mbox
 from pipeline.build import sandbox
 from pipeline.intake import series as series_mod
 from pipeline.jobs import run as abrun
 from pipeline.jobs import bisect as bisect_mod
 from pipeline.jobs import bisect_steps
+from pipeline.jobs import build as build_job
 from pipeline.analysis import compare as compare_mod
 from pipeline.jobs import prepare as prepare_mod
 from pipeline.output import report as report_mod
@@ -38,7 +39,7 @@ from pipeline.suites import config as suites_config
 from pipeline.model.status import Status
 from pipeline.model import verdict as verdict_mod
 from pipeline.analysis.evidence import FindingClass
-from pipeline.model.errors import EXIT_INFRA, BuildFailed, UsageError, WqciError
+from pipeline.model.errors import EXIT_INFRA, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
@@ -52,6 +53,22 @@ NO_SANDBOX = typer.Option(False, "--no-sandbox", help="Run make without bubblewr
 FLAVOR = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml).")
 TOPOLOGY = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml).")
 PARAM = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override.")
+ACCELERATORS = ("auto", "kvm", "tcg")
+
+
+def _accel(value: str) -> str:
+    if value not in ACCELERATORS:
+        raise typer.BadParameter(f"'{value}'; options are: {', '.join(ACCELERATORS)}")
+    return value
+
+
+LOCK_WAIT = typer.Option(LOCK_TIMEOUT, "--lock-timeout", min=0,
+                         help="Seconds to wait while another wqci builds in the same slot.")
+ACCEL = typer.Option("auto", "--accel", callback=_accel, help="auto (KVM only if a real probe boots a guest), kvm or tcg.")
+ARCH = typer.Option("x86_64", "--arch", help="x86_64 or arm64.")
+SERIES = typer.Option(None, "--series", help="This series (see `wqci series list`), applied on its base tree.")
+BASE = typer.Option(False, "--base", help="The base tree, without patches.")
+ARCHES = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all.")
 
 _state = {"debug": False}
 
@@ -88,11 +105,6 @@ def _check_sandbox(no_sandbox: bool) -> None:
 
 def layout() -> config.Layout:
     return config.Layout()
-
-
-def log_file(name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return layout().cache / "logs" / f"{stamp}-{name}.log"
 
 
 # ---------------------------------------------------------------- series
@@ -159,7 +171,7 @@ def tree_fetch(name: Optional[str] = typer.Argument(None, help="Tree name from c
     lay = layout()
     tree = config.load_trees(lay).get(name)
     started = time.monotonic()
-    info = trees.fetch(lay, tree, log_path=log_file(f"fetch-{tree.name}"))
+    info = trees.fetch(lay, tree, log_path=prepare_mod.stamped_log(lay, f"fetch-{tree.name}"))
     ui.info(f"tree {tree.name}: {info.repo} at {info.commit[:12]} ({tree.tag}) in {time.monotonic() - started:.1f} s")
 
 
@@ -189,12 +201,9 @@ def apply_cmd(
 ) -> None:
     """Apply a series in a worktree under the cache, one commit per patch."""
     lay = layout()
-    s = config.load_series(lay, series)
-    tree = config.load_trees(lay).get(s.base)
-    log = log_file(f"apply-{s.name}")
-    info = trees.resolve(lay, tree, tree_path, onto, log_path=log)
-    result = series_mod.apply(lay, s, info, log_path=log)
-    ui.info(f"applied {s.name} ({len(result.patches)} patches) onto {info.name} {result.base[:12]}")
+    co = prepare_mod.checkout(lay, series, tree_path, onto, log_path=prepare_mod.stamped_log(lay, f"apply-{series}"))
+    result = co.applied
+    ui.info(f"applied {co.name} ({len(result.patches)} patches) onto {co.info.name} {result.base[:12]}")
     print(f"worktree: {result.worktree}")
     for p in result.patches:
         print(f"  {p.commit[:12]} [{p.number}/{p.total}] {p.ref.subject}")
@@ -206,56 +215,43 @@ def apply_cmd(
 @app.command("build")
 @guarded
 def build_cmd(
-    series: Optional[str] = typer.Option(None, "--series", help="Build this series (applied on its base)."),
-    base: bool = typer.Option(False, "--base", help="Build the base tree without patches."),
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
+    series: Optional[str] = SERIES,
+    base: bool = BASE,
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     each_patch: bool = typer.Option(False, "--each-patch", help="Build every patch; name the first that breaks."),
     tree_path: Optional[Path] = TREE,
     no_ccache: bool = typer.Option(False, "--no-ccache", help="Compile without ccache."),
     no_sandbox: bool = NO_SANDBOX,
     force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
+    lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """Build image and modules for each arch into the slot's persistent build directory."""
     _series_or_base(series, base)
     lay = layout()
-    flavors = config.load_flavors(lay)
-    flav = flavors.get(flavor)
-    arches = config.select_arches(lay, arch)
+    req = build_job.BuildsRequest(series=series, flavor=config.load_flavors(lay).get(flavor),
+                                  arches=tuple(config.select_arches(lay, arch)), tree_path=tree_path,
+                                  each_patch=each_patch, ccache=not no_ccache, sandbox=not no_sandbox, force=force,
+                                  lock_timeout=lock_timeout)
     _check_sandbox(no_sandbox)
-    info, commits, base_name = _resolve_variant(lay, series, tree_path)
-    failed = []
-    for a in arches:
-        req = build_mod.BuildRequest(tree=info, arch=a, flavor=flav, commit=info.commit, label="base",
-                                     series=base_name, ccache=not no_ccache, sandbox=not no_sandbox)
-        ui.info(f"building {base_name} for {a.name}/{flav.name} in {build_mod.slot_for(lay, info, a, flav).root}")
-        verdict = build_mod.build_series(lay, req, commits, each_patch, force=force)
-        for r in verdict.results:
-            state = "cached" if r.cached else r.status.value
-            ui.info(f"  {r.request.label:<24} {a.name:<7} {state:<6} {r.compiled:>5} objects "
-                    f"{r.duration:7.1f} s  {r.out}")
-        if verdict.failed is None:
-            ui.info(verdict.message)
-        else:
-            failed.append(verdict)
-            ui.error(verdict.message)
-            for line in verdict.failed.errors[:5]:
-                print(f"  {line}", file=sys.stderr)
-            print(f"  log: {verdict.failed.log}", file=sys.stderr)
-    if failed:
+    if not build_job.build_arches(lay, req, ui.info, _print_arch_build).ok:
         raise typer.Exit(1)
 
 
-def _resolve_variant(lay: config.Layout, series: str | None, tree_path: Path | None):
-    """The tree and, for a series, its applied (label, commit) pairs."""
-    if series is None:
-        tree = config.load_trees(lay).get(None)
-        return trees.resolve(lay, tree, tree_path, None), [], "base"
-    s = config.load_series(lay, series)
-    tree = config.load_trees(lay).get(s.base)
-    log = log_file(f"apply-{s.name}")
-    info = trees.resolve(lay, tree, tree_path, None, log_path=log)
-    return info, series_mod.apply(lay, s, info, log_path=log).labelled_commits, s.name
+def _print_arch_build(built: build_job.ArchBuild) -> None:
+    """Each build of one arch, then its verdict (with the first errors when it fails)."""
+    verdict = built.verdict
+    for r in verdict.results:
+        state = "cached" if r.cached else r.status.value
+        ui.info(f"  {r.request.label:<24} {built.arch.name:<7} {state:<6} {r.compiled:>5} objects "
+                f"{r.duration:7.1f} s  {r.out}")
+    if verdict.failed is None:
+        ui.info(verdict.message)
+        return
+    ui.error(verdict.message)
+    for line in verdict.failed.errors[:5]:
+        print(f"  {line}", file=sys.stderr)
+    print(f"  log: {verdict.failed.log}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- boot
@@ -264,26 +260,32 @@ def _resolve_variant(lay: config.Layout, series: str | None, tree_path: Path | N
 @app.command("boot")
 @guarded
 def boot_cmd(
-    series: Optional[str] = typer.Option(None, "--series", help="Boot this series' kernel."),
-    base: bool = typer.Option(False, "--base", help="Boot the base tree's kernel."),
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    series: Optional[str] = SERIES,
+    base: bool = BASE,
+    arch: str = ARCH,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count."),
     numa: Optional[int] = typer.Option(None, "--numa", help="Override the number of NUMA nodes."),
     memory: Optional[str] = typer.Option(None, "--memory", help="Override the memory size, e.g. 2G."),
-    accel: str = typer.Option("auto", "--accel", help="auto (KVM only if a real probe works), kvm or tcg."),
+    accel: str = ACCEL,
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds until SSH must answer."),
     shell: bool = typer.Option(False, "--shell", help="Open an interactive shell in the guest."),
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
+    lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """Boot the built kernel (building it if needed) and check the guest's topology."""
     _series_or_base(series, base)
     lay = layout()
     a = config.load_arch(lay, arch)
     topo = topology_mod.load_topologies(lay).get(topology).with_overrides(cpus, numa, memory)
-    result = _build_one(lay, series, a, flavor, tree_path, no_sandbox)
+    _check_sandbox(no_sandbox)
+    variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox,
+                                  lock_timeout=lock_timeout)
+    result = prepare_mod.kernel(lay, variant, a, lay.cache / "logs")
+    ui.info(f"kernel {result.request.label} {a.name}/{result.request.flavor.name}: "
+            f"{'cached' if result.cached else 'built'} {result.image}")
     run_dir = lay.cache / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-boot-{a.name}"
     req = boot_mod.BootRequest(arch=a, topology=topo, build=result, run_dir=run_dir, accel=accel, timeout=timeout)
     ui.info(f"booting {result.request.label} ({a.name}/{result.request.flavor.name}) as {topo.name}: "
@@ -304,21 +306,6 @@ def boot_cmd(
     ui.info("guest shut down")
 
 
-def _build_one(lay: config.Layout, series: str | None, arch: config.Arch, flavor: str | None,
-               tree_path: Path | None, no_sandbox: bool) -> build_mod.BuildResult:
-    """The kernel for one variant: cached when built before, else built now."""
-    _check_sandbox(no_sandbox)
-    variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox)
-    prepared = prepare_mod.prepare(lay, variant, arch, lay.cache / "logs")
-    failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
-    if failed is not None:
-        raise BuildFailed(detail=f"{failed.name}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
-    result = prepared.build
-    ui.info(f"kernel {result.request.label} {arch.name}/{result.request.flavor.name}: "
-            f"{'cached' if result.cached else 'built'} {result.image}")
-    return result
-
-
 # ---------------------------------------------------------------- test and triage
 
 
@@ -331,15 +318,16 @@ def test_cmd(
     arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    repeat: Optional[int] = typer.Option(None, "--repeat", help="Run each suite N times (default: suites.yaml)."),
+    repeat: Optional[int] = typer.Option(None, "--repeat", min=1, help="Run each suite N times (default: suites.yaml)."),
     param: Optional[list[str]] = PARAM,
     suite_timeout: Optional[list[str]] = typer.Option(None, "--suite-timeout", help="SUITE=SECONDS override."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/test-<variant>-<arch>)."),
-    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     amplify: bool = typer.Option(False, "--amplify", help="Add the race-amplification carry patch "
                                  "(configs/amplify.yaml) and its boot parameters."),
+    lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
     _series_or_base(series, base)
@@ -349,8 +337,11 @@ def test_cmd(
     suites = _select_suites(lay, suite, repeat, param, suite_timeout)
     label = series or "base"
     out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
+    config.load_flavors(lay).get(flavor)  # a typo is an E: line now, not an empty JUnit later
+    if series:
+        config.load_series(lay, series)
     _check_sandbox(no_sandbox)
-    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify)
+    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify, lock_timeout=lock_timeout)
     run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
     suite_result = run.suites[0]
     _print_cases(suite_result)
@@ -420,7 +411,7 @@ def run_cmd(
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
-    repeat: int = typer.Option(2, "--repeat", help="Interleaved baseline/patched boots per side (the first "
+    repeat: int = typer.Option(2, "--repeat", min=1, help="Interleaved baseline/patched boots per side (the first "
                                "runs every suite, the others test_workqueue for the A/B table)."),
     param: Optional[list[str]] = PARAM,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
@@ -428,24 +419,28 @@ def run_cmd(
     max_regression: float = typer.Option(5.0, "--max-regression", help="Allowed throughput loss, percent."),
     perf_flavor: Optional[str] = typer.Option(None, "--perf-flavor", help="Flavour for the A/B runs, e.g. perf."),
     each_patch: bool = typer.Option(False, "--each-patch", help="Name the first patch of each new finding."),
-    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     ci: bool = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of a live status."),
     confirm: int = typer.Option(abrun.DEFAULT_CONFIRM, "--confirm", min=0, help="At most N extra interleaved "
                                 "baseline/patched pairs to confirm a finding seen on the patched kernel only."),
     strict: bool = typer.Option(False, "--strict", help="Unconfirmed findings fail the run too."),
+    lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
     lay = layout()
     s = config.load_series(lay, series)
+    flavors = config.load_flavors(lay)
+    for name in (flavor, perf_flavor) if perf_flavor else (flavor,):
+        flavors.get(name)  # typos are E: lines before any build
     _check_sandbox(no_sandbox)
     req = abrun.RunRequest(
         series=series, arches=tuple(config.select_arches(lay, arch)), flavor=flavor,
         topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(_select_suites(lay, suite, None, param)),
         repeat=max(repeat, 1), out_dir=(out or Path("out") / f"run-{series}").resolve(),
         max_regression=max_regression / 100, perf_flavor=perf_flavor, each_patch=each_patch, tree_path=tree_path,
-        accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict,
+        accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict, lock_timeout=lock_timeout,
         touches=_touches_of(s),
     )
     with ui.Progress(plain=ci) as progress:
@@ -517,7 +512,7 @@ def noise_cmd(
     write_known: Optional[Path] = typer.Option(None, "--write-known", help="Add the findings, with their evidence, "
                                                "to this known-findings YAML file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where the boots' consoles go."),
-    accel: str = typer.Option("auto", "--accel", help="auto, kvm or tcg."),
+    accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
 ) -> None:
@@ -568,8 +563,8 @@ def bisect_cmd(
     threshold: str = typer.Option("5%", "--threshold", help="Allowed drop for --metric."),
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates)."),
     param: Optional[list[str]] = PARAM,
-    repeat: int = typer.Option(1, "--repeat", help="Runs per step: bad if any run is bad, good if all pass."),
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Runs per step: bad if any run is bad, good if all pass."),
+    arch: str = ARCH,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/bisect-<name>)."),
@@ -578,55 +573,28 @@ def bisect_cmd(
     """Find the first patch (or commit) where a predicate turns bad; every step is an incremental build."""
     lay = layout()
     predicate = bisect_mod.parse_predicate(build_fails, finding, suite_fails, metric, threshold)
-    if bool(series) == bool(tree_path):
-        raise UsageError(detail="give --series NAME, or --tree PATH with --good REV and --bad REV")
-    a = config.load_arch(lay, arch)
+    req = bisect_steps.BisectRequest(
+        predicate=predicate, arch=config.load_arch(lay, arch), flavor=config.load_flavors(lay).get(flavor),
+        topology=topology_mod.load_topologies(lay).get(topology),
+        suites=bisect_steps.suites_for(lay, predicate, suite, param), series=series, tree_path=tree_path, good=good,
+        bad=bad, repeat=repeat, sandbox=not no_sandbox, out_dir=out)
     _check_sandbox(no_sandbox)
-    if series:
-        s = config.load_series(lay, series)
-        info = trees.resolve(lay, config.load_trees(lay).get(s.base), None, None)
-        commits = series_mod.apply(lay, s, info).labelled_commits
-        good_end, name = ("base", info.commit), s.name
-    else:
-        if not (good and bad):
-            raise UsageError(detail="--tree needs --good REV and --bad REV")
-        info = trees.user_tree(tree_path, good)
-        commits = trees.range_commits(info, good, bad)
-        good_end, name = (good, info.commit), tree_path.name
-    names = suite or ([predicate.suite] if predicate.suite else [predicate.metric.split(".")[0]] if predicate.metric
-                      else None)
-    out_dir = (out or Path("out") / f"bisect-{name}").resolve()
-    plan = bisect_steps.StepPlan(tree=info, arch=a, flavor=config.load_flavors(lay).get(flavor),
-                                 topology=topology_mod.load_topologies(lay).get(topology),
-                                 suites=tuple(_select_suites(lay, names, None, param)) if predicate.needs_guest()
-                                 else (), out_dir=out_dir, sandbox=not no_sandbox)
-    evaluate = bisect_steps.evaluator(lay, plan, predicate, ui.info)
-    ui.info(f"bisecting {len(commits)} commit(s) of {name}: bad when {predicate.describe()}")
-    if predicate.kind == "metric":
-        ui.info(f"reference at the good end: {evaluate.reference(*good_end)}")
-
-    def show(step: bisect_mod.Step) -> None:
-        ui.info(f"{step.label} {step.commit[:12]}: {'BAD' if step.bad else 'good'} ({step.confidence()}, "
-                f"{step.duration:.0f} s) {step.evidence.splitlines()[0][:100] if step.evidence else ''}")
-
-    result = bisect_mod.bisect(predicate, good_end, commits, evaluate, max(repeat, 1), show)
-    run = bisect_steps.to_run(result, name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results_mod.write_junit(run, out_dir / "junit.xml")
-    (out_dir / "bisect.log").write_text("\n".join(
-        f"{st.label}\t{st.commit}\t{'bad' if st.bad else 'good'}\t{st.confidence()}\t{st.duration:.1f}s\n"
-        f"{st.evidence}\n" for st in result.steps))
-    print(f"{len(result.steps)} step(s); junit: {out_dir / 'junit.xml'}")
-    if result.culprit is None:
-        ui.error(result.message)
+    outcome = bisect_steps.run_bisect(lay, req, ui.info)
+    print(f"{len(outcome.result.steps)} step(s); junit: {outcome.junit}")
+    if outcome.culprit is None:
+        ui.error(outcome.result.message)
         raise typer.Exit(1)
-    culprit = next(st for st in result.steps if st.commit == result.culprit[1])
-    print(f"culprit: {result.culprit[0]} {result.culprit[1]}\nevidence:\n{culprit.evidence[:3000]}")
+    label, commit = outcome.result.culprit
+    print(f"culprit: {label} {commit}\nevidence:\n{outcome.culprit.evidence[:3000]}")
 
 
 # ---------------------------------------------------------------- nightly
 
-nightly_app = typer.Typer(help="The nightly matrix (see configs/nightly.yaml).", invoke_without_command=True)
+nightly_app = typer.Typer(
+    help="The nightly matrix (see configs/nightly.yaml): run every cell of the matrix (or of one shard), a wqci run "
+    "per series cell and a wqci test per base cell. A night takes hours, so nothing starts without --matrix FILE: "
+    "a bare `wqci nightly` shows this help, other options without --matrix are a usage error (exit 2 for both).",
+    short_help="The nightly matrix (see configs/nightly.yaml).", invoke_without_command=True, no_args_is_help=True)
 app.add_typer(nightly_app, name="nightly")
 
 
@@ -634,49 +602,29 @@ app.add_typer(nightly_app, name="nightly")
 @guarded
 def nightly_cmd(
     ctx: typer.Context,
-    matrix: Path = typer.Option(Path("configs/nightly.yaml"), "--matrix", help="The matrix YAML."),
+    matrix: Optional[Path] = typer.Option(None, "--matrix", help="The matrix YAML, e.g. configs/nightly.yaml "
+                                          "(required: nothing runs without it)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard I/N of the matrix."),
     out: Path = typer.Option(Path("out/nightly"), "--out", help="Output directory."),
     previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's output, to compare with."),
     list_only: bool = typer.Option(False, "--list", help="Print this shard's cells and stop."),
     no_sandbox: bool = NO_SANDBOX,
 ) -> None:
-    """Run every cell of the matrix (or of one shard): a wqci run per series cell, a wqci test per base cell."""
+    """Run every cell of the matrix (or of one shard); nothing without --matrix (see the group's help)."""
     if ctx.invoked_subcommand:
         return
-    lay = layout()
-    m = nightly_mod.load_matrix(matrix)
-    index, total = nightly_mod.parse_shard(shard)
-    cells = nightly_mod.shard(m.cells, index, total)
+    if matrix is None:
+        raise UsageError(detail="--matrix FILE: wqci nightly runs only the matrix it is given, "
+                         "e.g. --matrix configs/nightly.yaml")
+    req = nightly_mod.NightlyRequest(matrix=matrix, out_dir=out.resolve(), shard=nightly_mod.parse_shard(shard),
+                                     sandbox=not no_sandbox)
     if list_only:
-        for cell in cells:
+        for cell in nightly_mod.plan(req)[1]:
             print(cell.id)
         return
-    if m.ccache_remote:
-        os.environ["WQCI_CCACHE_REMOTE"] = m.ccache_remote
-    suites = suites_config.load_suites(lay).resolve(list(m.suites) or None, None, list(m.params))
-    topologies = topology_mod.load_topologies(lay)
-    ui.info(f"shard {index}/{total}: {len(cells)} of {len(m.cells)} cells")
-
-    def run_cell(cell: nightly_mod.Cell, cell_dir: Path) -> None:
-        arch = config.load_arch(lay, cell.arch)
-        topo = topologies.get(cell.topology)
-        if cell.series is None:
-            variant = prepare_mod.Variant(None, None, cell.flavor, not no_sandbox)
-            testrun.test_one(lay, variant, arch, topo, suites, cell_dir, progress=ui.info)
-            return
-        req = abrun.RunRequest(series=cell.series, arches=(arch,), flavor=cell.flavor, topology=topo,
-                               suites=tuple(suites), repeat=m.repeat, out_dir=cell_dir, sandbox=not no_sandbox)
-        abrun.run(lay, req, ui.info)
-
-    out_dir = out.resolve()
-    done = nightly_mod.run_cells(cells, out_dir, run_cell, ui.info)
-    path, rows = nightly_mod.merge([out_dir], out_dir / "merged")
-    print(nightly_mod.summary(rows))
-    print(f"junit: {path}")
-    if previous:
-        _print_diff(nightly_mod.diff_previous(rows, previous))
-    if any(r.status != "pass" for r in done):
+    night = nightly_mod.nightly(layout(), req, ui.info)
+    _print_merged(night.rows, night.junit, previous)
+    if not night.ok:
         raise typer.Exit(1)
 
 
@@ -689,19 +637,20 @@ def nightly_merge(
 ) -> None:
     """Combine the shards' outputs into one JUnit and one summary."""
     path, rows = nightly_mod.merge([d.resolve() for d in directories], out.resolve())
-    print(nightly_mod.summary(rows))
-    print(f"junit: {path}")
-    if previous:
-        _print_diff(nightly_mod.diff_previous(rows, previous))
+    _print_merged(rows, path, previous)
     if any(r["status"] != "pass" for r in rows):
         raise typer.Exit(1)
 
 
-def _print_diff(diff: dict[str, list[str]]) -> None:
-    for key, items in diff.items():
-        print(f"{key.replace('_', ' ')}: {len(items)}")
-        for item in items:
-            print(f"  {item}")
+def _print_merged(rows: list[dict], junit: Path, previous: Path | None) -> None:
+    """The cells' table, the merged JUnit, and what changed since the previous night."""
+    print(nightly_mod.summary(rows))
+    print(f"junit: {junit}")
+    if previous:
+        for key, items in nightly_mod.diff_previous(rows, previous).items():
+            print(f"{key.replace('_', ' ')}: {len(items)}")
+            for item in items:
+                print(f"  {item}")
 
 
 # ---------------------------------------------------------------- entry point
@@ -741,4 +690,18 @@ def run_guarded(func: Callable[[], None]) -> None:
 def main() -> None:
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so children are reaped.
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except click_exc.NoArgsIsHelpError as exc:  # a bare command that needs arguments: its help
+        exc.show()
+        code = 2
+    except click_exc.UsageError as exc:  # a wrong flag or value: one E: line, like every other user error
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        ui.error(" ".join(exc.format_message().split()) + hint)
+        code = 2
+    except click_exc.ClickException as exc:
+        ui.error(" ".join(exc.format_message().split()))
+        code = exc.exit_code
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 import yaml
 
@@ -131,6 +131,32 @@ def pick(kind: str, name: str, table: Mapping[str, Any], where: Path | str) -> A
         raise UnknownName(kind=kind, name=name, where=where, options=", ".join(sorted(table)) or "(none)") from None
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Named(Generic[T]):
+    """A file of named entries and the default among them (trees, flavours, topologies, suites)."""
+
+    top: Fields  # the whole file, for its other keys
+    entries: dict[str, T]
+    default: Any  # a name, or with several=True a tuple of names
+
+
+def load_named(path: Path, section: str, kind: str, entry: Callable[[str, Fields], T],
+               other_keys: frozenset[str] = frozenset(), several: bool = False) -> Named[T]:
+    """`default:` and a `section:` mapping of name -> entry, each read by entry(name, fields);
+    the default names (one, or with several=True a list) must be entries."""
+    top = Fields(load_yaml(path), path)
+    top.check_keys({"default", section, *other_keys})
+    entries = {name: entry(name, Fields(raw, path, f"{section}.{name}"))
+               for name, raw in top.get(section, dict).items()}
+    default = top.strs("default") if several else top.str("default")
+    for name in default if several else (default,):
+        pick(kind, name, entries, f"{path}: default")
+    return Named(top, entries, default)
+
+
 # ---------------------------------------------------------------- trees
 
 
@@ -163,24 +189,14 @@ class Trees:
 
 def load_trees(layout: Layout) -> Trees:
     path = layout.configs / "trees.yaml"
-    top = Fields(load_yaml(path), path)
-    top.check_keys({"default", "trees"})
-    trees = {}
-    for name, raw in top.get("trees", dict).items():
-        f = Fields(raw, path, f"trees.{name}")
+
+    def tree(name: str, f: Fields) -> Tree:
         f.check_keys({"package", "version", "suite", "sha256", "tarball", "description"})
-        trees[name] = Tree(
-            name=name,
-            package=f.str("package"),
-            version=f.str("version"),
-            suite=f.str("suite"),
-            sha256=f.str("sha256"),
-            tarball=f.str("tarball"),
-            description=f.str("description", ""),
-        )
-    default = top.str("default")
-    pick("tree", default, trees, f"{path}: default")
-    return Trees(default=default, trees=trees, path=path)
+        return Tree(name=name, package=f.str("package"), version=f.str("version"), suite=f.str("suite"),
+                    sha256=f.str("sha256"), tarball=f.str("tarball"), description=f.str("description", ""))
+
+    named = load_named(path, "trees", "tree", tree)
+    return Trees(default=named.default, trees=named.entries, path=path)
 
 
 # ---------------------------------------------------------------- series
@@ -375,8 +391,6 @@ class Flavors:
 
 def load_flavors(layout: Layout) -> Flavors:
     path = layout.configs / "flavors.yaml"
-    top = Fields(load_yaml(path), path)
-    top.check_keys({"base", "always", "default", "flavors", "conflicts"})
     known = {p.stem for p in (layout.configs / "kconfig").glob("*.config")}
 
     def fragments(f: Fields, key: str) -> tuple[str, ...]:
@@ -387,19 +401,18 @@ def load_flavors(layout: Layout) -> Flavors:
                                   f"no fragment configs/kconfig/{n}.config; fragments: {', '.join(sorted(known))}")
         return names
 
-    flavors = {}
-    for name, raw in top.get("flavors", dict).items():
-        f = Fields(raw, path, f"flavors.{name}")
+    def flavor(name: str, f: Fields) -> tuple[str, tuple[str, ...]]:
         f.check_keys({"description", "fragments"})
-        flavors[name] = (f.str("description", ""), fragments(f, "fragments"))
+        return f.str("description", ""), fragments(f, "fragments")
+
+    named = load_named(path, "flavors", "flavour", flavor, frozenset({"base", "always", "conflicts"}))
+    top = named.top
     conflicts = []
     for c in top.items("conflicts", []):
         c.check_keys({"options", "reason"})
         conflicts.append(Conflict(options=c.strs("options"), reason=c.str("reason", "")))
-    default = top.str("default")
-    pick("flavour", default, flavors, f"{path}: default")
-    return Flavors(default=default, base=top.str("base"), always=fragments(top, "always"), flavors=flavors,
-                   conflicts=tuple(conflicts), path=path)
+    return Flavors(default=named.default, base=top.str("base"), always=fragments(top, "always"),
+                   flavors=named.entries, conflicts=tuple(conflicts), path=path)
 
 
 # ---------------------------------------------------------------- race amplification

@@ -17,9 +17,10 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from pipeline import proc
+from pipeline.proc import LineSink
 from pipeline.build import kconfig
 from pipeline.build import sandbox
 from pipeline.build import slotlock
@@ -31,8 +32,7 @@ from pipeline.model.status import Status
 ERROR_RE = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: (?P<msg>.*)$", re.M)
 COMPILE_RE = re.compile(r"^\s+CC \[?M?\]?\s+(\S+\.o)$", re.M)
 BUILD_TIMEOUT = 3 * 3600
-
-LineSink = Callable[[str], None]
+LOCK_TIMEOUT = 7200.0  # default --lock-timeout
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class BuildRequest:
     patches: tuple[str, ...] = ()  # the series' patch commits up to `commit`
     ccache: bool = True
     sandbox: bool = True
+    ccache_remote: str = ""  # ccache's remote_storage: the shards of a nightly share one cache
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
-    lock_timeout: float = 7200.0  # seconds to wait for another wqci's build in the same slot
+    lock_timeout: float = LOCK_TIMEOUT  # seconds to wait for another wqci's build in the same slot
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,8 @@ def make_env(layout: Layout, req: BuildRequest) -> dict[str, str]:
             CCACHE_SLOPPINESS="include_file_mtime,include_file_ctime,time_macros,locale",
             CCACHE_MAXSIZE=os.environ.get("CCACHE_MAXSIZE", "8G"),
         )
-        # shards of a nightly run can share one cache (ccache's remote_storage)
-        if os.environ.get("WQCI_CCACHE_REMOTE"):
-            env["CCACHE_REMOTE_STORAGE"] = os.environ["WQCI_CCACHE_REMOTE"]
+        if req.ccache_remote:
+            env["CCACHE_REMOTE_STORAGE"] = req.ccache_remote
     return env
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fabric
+import fabric.runners
 import paramiko
 from invoke.exceptions import CommandTimedOut
 
@@ -63,6 +64,18 @@ class CommandResult:
 LOST = (paramiko.SSHException, EOFError, OSError, socket.timeout)
 
 
+class StopOnInterrupt(fabric.runners.Remote):
+    """invoke forwards Ctrl-C (and SIGTERM, which wqci turns into KeyboardInterrupt) to the
+    remote command and keeps waiting for it; wqci stops instead: the channel closes and
+    the interrupt goes on to the job, which records it and tears the guest down."""
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        try:
+            self.channel.close()
+        finally:
+            raise interrupt
+
+
 class Guest:
     """A fabric connection to one guest, pinned to the run's host key."""
 
@@ -71,7 +84,8 @@ class Guest:
         self.keys = keys
         self.conn = fabric.Connection(
             "127.0.0.1", user="root", port=port, connect_timeout=int(connect_timeout),
-            config=fabric.Config(lazy=True),  # no ~/.ssh/config: nothing from the user's setup leaks in
+            # no ~/.ssh/config: nothing from the user's setup leaks in
+            config=fabric.Config(lazy=True, overrides={"runners": {"remote": StopOnInterrupt}}),
             connect_kwargs={"key_filename": [str(keys.client_key)], "look_for_keys": False,
                             "allow_agent": False, "banner_timeout": connect_timeout,
                             "auth_timeout": connect_timeout},

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from pipeline.config import Fields, Layout, load_yaml, pick
+from pipeline.config import Fields, Layout, load_named, pick
 from pipeline.model.errors import ConfigError
 
 SIZE_RE = re.compile(r"^(\d+)\s*([MG])i?B?$", re.I)
@@ -113,11 +113,8 @@ class Topologies:
 
 def load_topologies(layout: Layout) -> Topologies:
     path = layout.configs / "topologies.yaml"
-    top = Fields(load_yaml(path), path)
-    top.check_keys({"default", "topologies"})
-    result = {}
-    for name, raw in top.get("topologies", dict).items():
-        f = Fields(raw, path, f"topologies.{name}")
+
+    def topology(name: str, f: Fields) -> Topology:
         f.check_keys({"description", "sockets", "cores", "threads", "nodes", "memory", "remote"})
         topo = Topology(
             name=name, sockets=f.get("sockets", int), cores=f.get("cores", int), threads=f.get("threads", int, 1),
@@ -125,7 +122,7 @@ def load_topologies(layout: Layout) -> Topologies:
             remote=f.get("remote", int, 20), description=f.str("description", ""),
         )
         validate(topo, path)
-        result[name] = topo
-    default = top.str("default")
-    pick("topology", default, result, f"{path}: default")
-    return Topologies(default=default, topologies=result, path=path)
+        return topo
+
+    named = load_named(path, "topologies", "topology", topology)
+    return Topologies(default=named.default, topologies=named.entries, path=path)

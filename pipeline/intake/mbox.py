@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.model.errors import MboxError, WqciError
+from pipeline.model.errors import MboxError, UsageError
 
 TAG_RE = re.compile(r"^\s*\[(?P<tag>[^\]]*\bPATCH\b[^\]]*)\]\s*(?P<subject>.*)$", re.S)
 NUM_RE = re.compile(r"\b(\d+)/(\d+)\b")
@@ -190,10 +190,10 @@ def _date(mail: Mail) -> str:
 
 def import_series(path: Path, name: str, patches_dir: Path, base: str, force: bool = False) -> Imported:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise WqciError(detail=f"series name '{name}': use letters, digits, '.', '_' and '-'")
+        raise UsageError(detail=f"series name '{name}': use letters, digits, '.', '_' and '-'")
     dest = patches_dir / name
     if dest.exists() and not force:
-        raise WqciError(detail=f"{dest} already exists (use --force to replace it)")
+        raise UsageError(detail=f"{dest} already exists (use --force to replace it)")
     cover, patches, skipped = collect(path)
     first = patches[0]
     title = cover.subject if cover else first.subject

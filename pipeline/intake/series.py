@@ -80,6 +80,7 @@ def apply(layout: Layout, series: Series, info: trees.TreeInfo, log_path: Path |
             report = diagnose(dest, text)
             trees.remove_worktree(info, dest, log_path)
             raise ApplyFailed(
+                patch=number,
                 detail=f"{series.name}: patch {number}/{total} \"{ref.subject}\" ({path.name}) does not apply"
                 f"{': ' + report.splitlines()[0] if report else ''}",
                 report=report,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 from pipeline import config
 from pipeline.guest.topology import Topology
@@ -21,8 +21,8 @@ from pipeline.model.results import SuiteResult
 from pipeline.suites.config import SuiteConfig
 from pipeline.triage import history
 from pipeline.triage.findings import Finding
+from pipeline.model.progress import Progress
 
-Progress = Callable[[str], None]
 
 
 class Backend(Protocol):

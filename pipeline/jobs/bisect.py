@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from pipeline.analysis import rates
-from pipeline.model.errors import WqciError
+from pipeline.model.errors import UsageError
 from pipeline.model.status import Status
 from pipeline.model.results import SuiteResult
 
@@ -49,20 +49,20 @@ def parse_predicate(build_fails: bool, finding: str | None, suite: str | None, m
     chosen = [k for k, v in (("build", build_fails), ("finding", finding), ("suite", suite), ("metric", metric))
               if v]
     if len(chosen) != 1:
-        raise WqciError(detail="give exactly one predicate: --build-fails, --finding FINGERPRINT|REGEX, "
+        raise UsageError(detail="give exactly one predicate: --build-fails, --finding FINGERPRINT|REGEX, "
                         "--suite-fails NAME or --metric NAME --threshold N%")
     if finding:
         try:
             re.compile(finding)
         except re.error as exc:
-            raise WqciError(detail=f"--finding '{finding}': not a regular expression: {exc}") from None
+            raise UsageError(detail=f"--finding '{finding}': not a regular expression: {exc}") from None
     value = threshold.strip().rstrip("%")
     try:
         limit = float(value) / 100
     except ValueError:
-        raise WqciError(detail=f"--threshold '{threshold}': use a percentage like 5%") from None
+        raise UsageError(detail=f"--threshold '{threshold}': use a percentage like 5%") from None
     if metric and len(metric.split(".")) != 3:
-        raise WqciError(detail=f"--metric '{metric}': use SUITE.CASE.METRIC, e.g. test_workqueue.cache.items_per_sec")
+        raise UsageError(detail=f"--metric '{metric}': use SUITE.CASE.METRIC, e.g. test_workqueue.cache.items_per_sec")
     return Predicate(kind=chosen[0], pattern=finding or "", suite=suite or "", metric=metric or "", threshold=limit)
 
 

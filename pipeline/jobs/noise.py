@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import yaml
 
@@ -27,8 +27,8 @@ from pipeline.model.errors import BuildFailed, ConfigError
 from pipeline.model.results import SuiteResult
 from pipeline.suites.config import SuiteConfig
 from pipeline.triage import history
+from pipeline.model.progress import Progress
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 Shared by `wqci boot`, `wqci test` and `wqci run`. A patch that does not apply
 or a kernel that does not build is a failed stage (a verdict), not an
 exception; infrastructure errors still raise.
+
+`checkout` is the same tree and apply without stages, for the commands that
+stop at the first failure: `wqci apply`, `wqci build` and `wqci bisect`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pipeline import config
 from pipeline.build import kernel as build_mod
 from pipeline.intake import series as series_mod
 from pipeline.intake import tree as trees
-from pipeline.model.errors import ApplyFailed
+from pipeline.model.errors import ApplyFailed, BuildFailed
 from pipeline.model.status import Status, StageResult
 
 
@@ -29,6 +32,8 @@ class Variant:
     sandbox: bool = True
     ccache: bool = True
     amplify: bool = False  # the carry patch of configs/amplify.yaml on top
+    ccache_remote: str = ""  # ccache's remote_storage (a nightly matrix's ccache.remote_storage)
+    lock_timeout: float = build_mod.LOCK_TIMEOUT  # wait this long for another wqci in the slot
 
 
 @dataclass
@@ -46,14 +51,50 @@ class Prepared:
         return self.build is not None and self.build.status is Status.PASS
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """A variant's tree and, for a series, the series applied on it (one commit per patch)."""
+
+    name: str  # the series' name, or "base"
+    info: trees.TreeInfo
+    applied: series_mod.ApplyResult | None = None
+
+    @property
+    def commits(self) -> list[tuple[str, str]]:
+        """("series n/m", commit) per patch; none for the base."""
+        return self.applied.labelled_commits if self.applied else []
+
+
+def locate(layout: config.Layout, series: str | None, tree_path: Path | None, onto: str | None = None,
+           log_path: Path | None = None) -> tuple[config.Series | None, trees.TreeInfo]:
+    """The series (None for the base) and the tree it applies to: its base tree from
+    configs/trees.yaml (fetched once), or the user's checkout; at onto if given."""
+    s = config.load_series(layout, series) if series else None
+    tree_cfg = config.load_trees(layout).get(s.base if s else None)
+    return s, trees.resolve(layout, tree_cfg, tree_path, onto, log_path=log_path)
+
+
+def checkout(layout: config.Layout, series: str | None, tree_path: Path | None = None, onto: str | None = None,
+             log_path: Path | None = None) -> Checkout:
+    """The tree and, for a series, its applied commits (`wqci apply`, `wqci build`, `wqci bisect`).
+    A patch that does not apply raises ApplyFailed (a verdict)."""
+    s, info = locate(layout, series, tree_path, onto, log_path)
+    if s is None:
+        return Checkout("base", info)
+    return Checkout(s.name, info, series_mod.apply(layout, s, info, log_path=log_path))
+
+
+def stamped_log(layout: config.Layout, name: str) -> Path:
+    """A log under the cache for a command that has no output directory (fetch, apply)."""
+    return layout.cache / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.log"
+
+
 def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> Prepared:
     flavors = config.load_flavors(layout)
     flavor = flavors.get(variant.flavor)
-    s = config.load_series(layout, variant.series) if variant.series else None
-    tree_cfg = config.load_trees(layout).get(s.base if s else None)
-    out = Prepared(label=s.name if s else "base")
     started = time.monotonic()
-    info = trees.resolve(layout, tree_cfg, variant.tree_path, None, log_path=log_dir / "tree.log")
+    s, info = locate(layout, variant.series, variant.tree_path, log_path=log_dir / "tree.log")
+    out = Prepared(label=s.name if s else "base")
     out.info = info
     out.stages.append(StageResult("tree", Status.PASS, time.monotonic() - started, log_dir / "tree.log",
                                   message=f"{info.name} {info.version} at {info.commit[:12]}"))
@@ -74,7 +115,8 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
         label, commit, patches = f"{label} + {amp.carry.name}", carried, patches + (carried,)
         out.cmdline = amp.cmdline
     req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
-                                 series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache)
+                                 series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache,
+                                 ccache_remote=variant.ccache_remote, lock_timeout=variant.lock_timeout)
     result = build_mod.build(layout, req)
     out.build = result
     out.properties.update(commit=commit, config_hash=result.config_hash,
@@ -96,7 +138,7 @@ def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: P
     try:
         applied = series_mod.apply(layout, s, info, log_path=log_dir / "apply.log")
     except ApplyFailed as exc:
-        failed = next((i for i, p in enumerate(s.patches, 1) if f"patch {i}/" in str(exc)), len(s.patches))
+        failed = exc.patch
         for i, ref in enumerate(s.patches, 1):
             status = Status.PASS if i < failed else Status.FAIL if i == failed else Status.SKIP
             message = str(exc) if i == failed else ("" if i < failed else "not applied: an earlier patch failed")
@@ -128,6 +170,16 @@ def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, ont
                                   message=amp.carry.title, properties={"commit": applied.head}))
     out.properties.update(amplify=amp.carry.name, amplify_commit=applied.head, amplify_cmdline=" ".join(amp.cmdline))
     return applied.head
+
+
+def kernel(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> build_mod.BuildResult:
+    """The built kernel of one variant (cached when built before, else built now), or
+    BuildFailed naming the stage that failed (`wqci boot`)."""
+    prepared = prepare(layout, variant, arch, log_dir)
+    failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
+    if failed is not None:
+        raise BuildFailed(detail=f"{failed.name}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
+    return prepared.build
 
 
 def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, label: str, commit: str,

@@ -26,6 +26,7 @@ from pipeline import config
 from pipeline.analysis import compare
 from pipeline.analysis import evidence
 from pipeline.analysis.evidence import Boot, Classification, FindingClass
+from pipeline.build.kernel import LOCK_TIMEOUT
 from pipeline.jobs import prepare
 from pipeline.jobs.backend import Backend, GuestBackend
 from pipeline.jobs.variant import INTERRUPTED, exercised, interrupted_during
@@ -36,8 +37,8 @@ from pipeline.guest.topology import Topology
 from pipeline.suites.config import SuiteConfig
 from pipeline.triage import findings as triage
 from pipeline.triage.findings import Finding
+from pipeline.model.progress import Progress
 
-Progress = Callable[[str], None]
 #: findings this many confirmation pairs cannot settle stay unconfirmed
 DEFAULT_CONFIRM = 3
 
@@ -60,6 +61,8 @@ class RunRequest:
     confirm: int = DEFAULT_CONFIRM  # at most this many extra interleaved pairs to settle a finding
     strict: bool = False  # unconfirmed findings fail the run too
     touches: Callable[[Finding], str] = lambda f: ""  # "touches kick_pool (changed by 2/2)"
+    ccache_remote: str = ""  # ccache's remote_storage for both builds (a nightly matrix's)
+    lock_timeout: float = LOCK_TIMEOUT  # wait this long for another wqci in a build slot
 
 
 @dataclass
@@ -183,7 +186,8 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
 def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str | None, flavor: str | None,
              suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox)
+    wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox,
+                             ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout)
     prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
                                   wanted, arch, out_dir)
     suite.properties.update(prepared.properties)

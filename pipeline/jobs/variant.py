@@ -23,6 +23,7 @@ from pipeline.analysis.evidence import Boot
 from pipeline.build.kernel import BuildResult
 from pipeline.config import Arch, Layout
 from pipeline.model.errors import GuestError
+from pipeline.model.progress import Progress
 from pipeline.model.status import Status
 from pipeline.model.results import SuiteResult
 from pipeline.suites.runner import run_suite
@@ -30,7 +31,6 @@ from pipeline.suites.config import SuiteConfig
 from pipeline.model.cases import Case
 from pipeline.guest.topology import Topology
 
-Progress = Callable[[str], None]
 T = TypeVar("T")
 MAX_BOOTS = 4
 #: the error case of a run cut short (Ctrl-C, SIGTERM): it is never green

@@ -1,4 +1,26 @@
-"""One exception family. Only the CLI turns these into `E:` lines and exit codes."""
+"""One exception family. Only the CLI turns these into `E:` lines and exit codes.
+
+Every error wqci raises on purpose is a WqciError, in one of three categories;
+the category decides the exit code:
+
+- UserError (exit 2): input the user can correct -- a command line
+  (UsageError), a YAML file under configs/ or patches/ (ConfigError,
+  KconfigError: a flavour whose options conflict or do not survive into the
+  .config), a name that is not configured (UnknownName), a mailbox
+  (MboxError).
+- InfraError (exit 2): the machine or the world wqci depends on -- a missing
+  tool (MissingTool), a command that failed or timed out (CommandFailed,
+  CommandTimeout), a base tree or revision (TreeError), a download
+  (FetchError), bubblewrap (SandboxError), the guest's root filesystem
+  (RootfsError).
+- VerdictError (exit 1): a test verdict on the kernel or the series -- a patch
+  that does not apply (ApplyFailed), a kernel that does not build
+  (BuildFailed), a guest that does not boot, panics or loses its connection
+  (GuestError).
+
+A class states its message template in `msg` (default "{detail}"); the
+keyword arguments fill it and stay available in `fields`.
+"""
 
 from __future__ import annotations
 
@@ -19,68 +41,91 @@ class WqciError(Exception):
         super().__init__(self.msg.format(**fields))
 
 
-class UsageError(WqciError):
-    msg = "{detail}"
+# ---------------------------------------------------------------- the categories
 
 
-class ConfigError(WqciError):
+class UserError(WqciError):
+    """Input the user can correct: the command line, a YAML file, a name, a mailbox."""
+
+
+class InfraError(WqciError):
+    """The machine or the world wqci depends on: tools, commands, trees, downloads, sandbox, rootfs."""
+
+
+class VerdictError(WqciError):
+    """A test verdict on the series or the kernel, not a failure of wqci."""
+
+    exit_code = EXIT_VERDICT
+
+
+# ---------------------------------------------------------------- user errors
+
+
+class UsageError(UserError):
+    pass
+
+
+class ConfigError(UserError):
     msg = "{path}: {detail}"
 
 
-class UnknownName(WqciError):
+class UnknownName(UserError):
     msg = "unknown {kind} '{name}' ({where}); options are: {options}"
 
 
-class MissingTool(WqciError):
-    msg = "required tool '{tool}' not found ({hint})"
-
-
-class CommandFailed(WqciError):
-    msg = "command failed (exit {code}): {cmd}{tail}"
-
-
-class CommandTimeout(WqciError):
-    msg = "command timed out after {timeout:.0f} s: {cmd}"
-
-
-class TreeError(WqciError):
-    msg = "tree {name}: {detail}"
-
-
-class MboxError(WqciError):
+class MboxError(UserError):
     msg = "{path}: {detail}"
 
 
-class ApplyFailed(WqciError):
-    """A patch of the series does not apply: a verdict on the series, not an infra error."""
-
-    msg = "{detail}"
-    exit_code = EXIT_VERDICT
+class KconfigError(UserError):
+    pass
 
 
-class KconfigError(WqciError):
-    msg = "{detail}"
+# ---------------------------------------------------------------- infrastructure errors
 
 
-class BuildFailed(WqciError):
-    msg = "{detail}"
-    exit_code = EXIT_VERDICT
+class MissingTool(InfraError):
+    msg = "required tool '{tool}' not found ({hint})"
 
 
-class SandboxError(WqciError):
-    msg = "{detail}"
+class CommandFailed(InfraError):
+    msg = "command failed (exit {code}): {cmd}{tail}"
 
 
-class FetchError(WqciError):
+class CommandTimeout(InfraError):
+    msg = "command timed out after {timeout:.0f} s: {cmd}"
+
+
+class TreeError(InfraError):
+    msg = "tree {name}: {detail}"
+
+
+class FetchError(InfraError):
     msg = "{what}: {detail}"
 
 
-class RootfsError(WqciError):
-    msg = "{detail}"
+class SandboxError(InfraError):
+    pass
 
 
-class GuestError(WqciError):
+class RootfsError(InfraError):
+    pass
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+class ApplyFailed(VerdictError):
+    """A patch of the series does not apply: a verdict on the series, not an infra error."""
+
+    def __init__(self, *, patch: int, **fields: object) -> None:
+        super().__init__(patch=patch, **fields)
+        self.patch = patch  # the number (1-based) of the first patch that does not apply
+
+
+class BuildFailed(VerdictError):
+    pass
+
+
+class GuestError(VerdictError):
     """The guest failed: did not boot, panicked, lost its connection. A test verdict."""
-
-    msg = "{detail}"
-    exit_code = EXIT_VERDICT

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pipeline.analysis import compare
-from pipeline.model.errors import WqciError
+from pipeline.model.errors import UsageError
 
 PLOT = "throughput.png"
 
@@ -21,9 +21,9 @@ def load(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise WqciError(detail=f"{path}: no results.json here (is this a wqci run directory?)") from None
+        raise UsageError(detail=f"{path}: no results.json here (is this a wqci run directory?)") from None
     except ValueError as exc:
-        raise WqciError(detail=f"{path}: not valid JSON: {exc}") from None
+        raise UsageError(detail=f"{path}: not valid JSON: {exc}") from None
 
 
 def write(run_dir: Path) -> tuple[Path, Path]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from pipeline.config import Fields, Layout, load_yaml, pick
-from pipeline.model.errors import ConfigError, WqciError
+from pipeline.config import Fields, Layout, load_named, pick
+from pipeline.model.errors import ConfigError, UsageError
 
 EXPECT = {"": 0, "EAGAIN": None}
+INT_RE = re.compile(r"^-?\d+$")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,16 @@ class SuiteConfig:
     timeout: float = 300.0
     repeats: int = 1
     expect_exit: str = ""
+
+    def check_param(self, key: str, value: str, item: str) -> None:
+        """A parameter must be declared in suites.yaml (params or variants) and have the
+        type of its declared value: integers stay integers."""
+        declared = {**{k: v for variant in self.variants for k, v in variant.items()}, **self.params}
+        if key not in declared:
+            raise UsageError(detail=f"--param {item}: {self.name} has no parameter '{key}' (configs/suites.yaml); "
+                             f"options are: {', '.join(sorted(declared)) or 'none'}")
+        if INT_RE.match(declared[key]) and not INT_RE.match(value):
+            raise UsageError(detail=f"--param {item}: {self.name}.{key} is an integer (default {declared[key]})")
 
     def with_params(self, overrides: Mapping[str, str]) -> "SuiteConfig":
         """`--param test_workqueue.wq_items=1000` style overrides."""
@@ -50,8 +62,8 @@ class Suites:
             key, sep, value = item.partition("=")
             suite, dot, name = key.partition(".")
             if not sep or not dot:
-                raise WqciError(detail=f"--param {item}: use SUITE.KEY=VALUE")
-            self.get(suite)
+                raise UsageError(detail=f"--param {item}: use SUITE.KEY=VALUE")
+            self.get(suite).check_param(name, value, item)
             overrides.setdefault(suite, {})[name] = value
         limits: dict[str, float] = {}
         for item in timeouts or []:
@@ -61,7 +73,7 @@ class Suites:
             except ValueError:
                 limits[suite] = float("nan")
             if limits[suite] != limits[suite]:
-                raise WqciError(detail=f"--suite-timeout {item}: use SUITE=SECONDS")
+                raise UsageError(detail=f"--suite-timeout {item}: use SUITE=SECONDS")
             self.get(suite)
         out = []
         for cfg in self.select(names):
@@ -81,11 +93,8 @@ def load_suites(layout: Layout) -> Suites:
     from pipeline.suites import PARSERS
 
     path = layout.configs / "suites.yaml"
-    top = Fields(load_yaml(path), path)
-    top.check_keys({"default", "suites"})
-    suites = {}
-    for name, raw in top.get("suites", dict).items():
-        f = Fields(raw, path, f"suites.{name}")
+
+    def suite(name: str, f: Fields) -> SuiteConfig:
         f.check_keys({"description", "parser", "module", "params", "variants", "duration", "timeout", "repeats",
                       "expect_exit"})
         parser = f.str("parser")
@@ -95,12 +104,11 @@ def load_suites(layout: Layout) -> Suites:
         if expect not in EXPECT:
             raise ConfigError(path=path, detail=f"field 'suites.{name}.expect_exit': '{expect}'; "
                               f"options are: {', '.join(repr(e) for e in EXPECT)}")
-        suites[name] = SuiteConfig(
+        return SuiteConfig(
             name=name, description=f.str("description", ""), parser=parser, module=f.str("module"),
             params=_params(f, "params"), variants=variants, duration=float(f.get("duration", (int, float), 0)),
             timeout=float(f.get("timeout", (int, float), 300)), repeats=f.get("repeats", int, 1), expect_exit=expect,
         )
-    default = top.strs("default")
-    for name in default:
-        pick("suite", name, suites, f"{path}: default")
-    return Suites(default=default, suites=suites, path=path)
+
+    named = load_named(path, "suites", "suite", suite, several=True)
+    return Suites(default=named.default, suites=named.entries, path=path)

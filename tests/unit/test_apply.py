@@ -75,6 +75,7 @@ def test_conflict_names_patch_file_and_hunk(tmp_layout, small_repo):
         series.apply(tmp_layout, s, info)
     err = exc.value
     assert err.exit_code == 1
+    assert err.patch == 2
     assert 'patch 2/2 "workqueue: second change"' in str(err)
     assert "0002-workqueue-second-change.patch" in str(err)
     report = err.fields["report"]

@@ -1,12 +1,19 @@
 import pytest
+import xmlschema
+from junitparser import Failure, JUnitXml
 
+from pipeline import config
+from pipeline.guest.topology import load_topologies
 from pipeline.jobs import bisect
+from pipeline.jobs import bisect_steps
+from pipeline.intake import tree as trees
 from pipeline.model.errors import WqciError
 from pipeline.model.status import Status
 from pipeline.model.results import SuiteResult
 from pipeline.model.cases import Case
 from pipeline.triage.findings import extract
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT, git
+from tests.unit.test_apply import make_series
 
 BUILD = bisect.Predicate("build")
 
@@ -97,3 +104,157 @@ def test_predicate_parsing():
         bisect.parse_predicate(True, "x", None, None, "5%")
     with pytest.raises(WqciError):
         bisect.parse_predicate(False, "([", None, None, "5%")
+
+
+# ---------------------------------------------------------------- the job (jobs/bisect_steps.py), with a fake evaluate
+
+SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
+GOOD_LINE = "0 of 1 runs: rate < 0.95 at 95%"
+
+
+def job_request(out_dir, predicate=BUILD, **where):
+    layout = config.Layout(root=ROOT)
+    return bisect_steps.BisectRequest(predicate=predicate, arch=config.load_arch(layout, "x86_64"),
+                                      flavor=config.load_flavors(layout).get(None),
+                                      topology=load_topologies(layout).get(None), suites=(), out_dir=out_dir, **where)
+
+
+def fetched_base(layout, repo):
+    """The default base tree as `wqci tree fetch` leaves it under the cache: a clone of repo with the tree's tag."""
+    tree = config.load_trees(layout).get(None)
+    dest = trees.tree_path(layout, tree.name)
+    dest.parent.mkdir(parents=True)
+    git(dest.parent, "clone", "-q", str(repo), str(dest))
+    git(dest, "tag", tree.tag)
+    return git(dest, "rev-parse", "HEAD").strip()
+
+
+def bad_at(*bad_labels):
+    """A fake step: bad at the commits with these labels, good elsewhere; every call is recorded."""
+    calls = []
+
+    def evaluate(label, commit):
+        calls.append(label)
+        bad = label in bad_labels
+        return bisect.Observation(bad, f"{'breaks' if bad else 'builds'} at {label}\nsecond line")
+    return evaluate, calls
+
+
+def test_job_over_a_range_of_a_users_tree_writes_log_and_junit(tmp_layout, small_repo, tmp_path):
+    good = git(small_repo, "rev-parse", "HEAD").strip()
+    commits = []
+    for i in range(1, 5):
+        (small_repo / "Makefile").write_text(f"all:\n\t@echo {i}\n")
+        git(small_repo, "commit", "-q", "-am", f"change {i}")
+        commits.append(git(small_repo, "rev-parse", "HEAD").strip())
+    labels = [f"{c[:12]} change {i}" for i, c in enumerate(commits, 1)]
+    evaluate, calls = bad_at(*labels[2:])
+    lines = []
+    req = job_request(tmp_path / "out", tree_path=small_repo, good=good, bad="HEAD")
+    outcome = bisect_steps.run_bisect(tmp_layout, req, lines.append, evaluate)
+
+    assert calls == [labels[1], labels[2]]  # 4 commits: the 2nd is good, the 3rd bad; nothing else to test
+    assert outcome.name == "kernel"
+    assert outcome.result.culprit == (labels[2], commits[2])
+    assert outcome.culprit.commit == commits[2] and outcome.culprit.evidence == f"breaks at {labels[2]}\nsecond line"
+    assert lines == [
+        "bisecting 4 commit(s) of kernel: bad when the build fails",
+        f"{labels[1]} {commits[1][:12]}: good ({GOOD_LINE}, 0 s) builds at {labels[1]}",
+        f"{labels[2]} {commits[2][:12]}: BAD (1 of 1 runs bad, 0 s) breaks at {labels[2]}",
+    ]
+    assert outcome.log == tmp_path / "out" / "bisect.log"
+    assert outcome.log.read_text() == (
+        f"{labels[1]}\t{commits[1]}\tgood\t{GOOD_LINE}\t0.0s\nbuilds at {labels[1]}\nsecond line\n\n"
+        f"{labels[2]}\t{commits[2]}\tbad\t1 of 1 runs bad\t0.0s\nbreaks at {labels[2]}\nsecond line\n")
+
+    assert outcome.junit == tmp_path / "out" / "junit.xml"
+    SCHEMA.validate(str(outcome.junit))
+    (suite,) = list(JUnitXml.fromfile(str(outcome.junit)))
+    assert suite.name == "bisect/kernel"
+    cases = list(suite)
+    assert [c.name for c in cases] == [f"step1.{labels[1]}", f"step2.{labels[2]}", "culprit"]
+    assert [c.is_passed for c in cases] == [True, True, False]
+    (failure,) = cases[2].result
+    assert isinstance(failure, Failure)
+    assert failure.message == f"first bad: {labels[2]} ({commits[2][:12]}): the build fails"
+    props = {p.name: p.value for p in suite.properties()}
+    assert props == {"predicate": "the build fails", "good": f"{good} {good}", "culprit": f"{labels[2]} {commits[2]}",
+                     f"step1.{labels[1]}.commit": commits[1], f"step1.{labels[1]}.bad": "false",
+                     f"step2.{labels[2]}.commit": commits[2], f"step2.{labels[2]}.bad": "true"}
+
+
+def test_job_over_a_series_and_a_range_without_culprit(tmp_layout, small_repo, tmp_path):
+    edits = [(f"int line{n};", f"long line{n};", f"workqueue: change {i}") for i, n in enumerate((5, 20, 35), 1)]
+    make_series(tmp_layout, small_repo, edits)
+    base = fetched_base(tmp_layout, small_repo)
+    lines = []
+    req = job_request(tmp_path / "out", series="demo", repeat=2)
+    evaluate, calls = bad_at("demo 2/3", "demo 3/3")
+    found = bisect_steps.run_bisect(tmp_layout, req, lines.append, evaluate)
+    assert calls == ["demo 1/3", "demo 1/3", "demo 2/3"]  # good needs both runs, bad once is bad
+    assert found.result.good == ("base", base)
+    assert found.result.culprit[0] == "demo 2/3"
+    assert lines[0] == "bisecting 3 commit(s) of demo: bad when the build fails"
+    assert [ln.split("\t")[:4] for ln in found.log.read_text().splitlines() if "\t" in ln] == [
+        ["demo 1/3", found.result.steps[0].commit, "good", "0 of 2 runs: rate < 0.776 at 95%"],
+        ["demo 2/3", found.result.culprit[1], "bad", "1 of 1 runs bad"]]
+
+    never, calls = bad_at()
+    none = bisect_steps.run_bisect(tmp_layout, job_request(tmp_path / "none", series="demo"), lambda s: None, never)
+    assert calls == ["demo 1/3", "demo 2/3", "demo 3/3"]  # the bad end is tested before saying so
+    assert none.culprit is None
+    assert none.result.message == "the build fails nowhere in the range, not even at demo 3/3"
+    (suite,) = list(JUnitXml.fromfile(str(none.junit)))
+    assert [(c.name, c.is_passed) for c in suite] == [("step1.demo 1/3", True), ("step2.demo 2/3", True),
+                                                      ("step3.demo 3/3", True), ("culprit", True)]
+    assert {p.name: p.value for p in suite.properties()}["culprit"] == "none"
+
+
+def test_job_measures_the_good_end_first_for_a_metric(tmp_layout, small_repo, tmp_path):
+    make_series(tmp_layout, small_repo, [("int line5;", "long line5;", "workqueue: slower")])
+    fetched_base(tmp_layout, small_repo)
+    metric = bisect.Predicate("metric", metric="test_workqueue.cache.items_per_sec", threshold=0.05)
+    seen = []
+
+    def evaluate(label, commit):
+        seen.append(label)
+        return bisect.Observation(True, "900 items/s", 900.0)
+    evaluate.reference = lambda label, commit: seen.append(f"reference {label}") or 1000.0
+    lines = []
+    found = bisect_steps.run_bisect(tmp_layout, job_request(tmp_path, metric, series="demo"), lines.append, evaluate)
+    assert seen == ["reference base", "demo 1/1"]
+    assert lines[:2] == ["bisecting 1 commit(s) of demo: bad when test_workqueue.cache.items_per_sec drops more "
+                         "than 5% below the good end", "reference at the good end: 1000.0"]
+    assert found.result.culprit[0] == "demo 1/1"
+
+
+def test_suites_for_each_predicate(tmp_layout):
+    build = bisect_steps.suites_for(tmp_layout, BUILD, ["test_workqueue"], None)
+    assert build == ()  # a build predicate boots nothing, whatever --suite says
+    suite = bisect_steps.suites_for(tmp_layout, bisect.Predicate("suite", suite="locktorture"), None, None)
+    assert [s.name for s in suite] == ["locktorture"]
+    metric = bisect.Predicate("metric", metric="test_workqueue.cache.items_per_sec")
+    (wq,) = bisect_steps.suites_for(tmp_layout, metric, None, ["test_workqueue.wq_items=100"])
+    assert wq.name == "test_workqueue" and wq.params["wq_items"] == "100"
+    asked = bisect_steps.suites_for(tmp_layout, bisect.Predicate("finding", pattern="x"), ["ww_mutex_selftest"], None)
+    assert [s.name for s in asked] == ["ww_mutex_selftest"]
+
+
+def test_a_request_is_a_series_or_a_range_of_a_checkout(tmp_path, monkeypatch):
+    with pytest.raises(WqciError, match=r"^give --series NAME, or --tree PATH with --good REV and --bad REV$"):
+        job_request(None)
+    with pytest.raises(WqciError, match=r"^give --series NAME, or --tree PATH"):
+        job_request(None, series="demo", tree_path=tmp_path)
+    with pytest.raises(WqciError, match=r"^--tree needs --good REV and --bad REV$"):
+        job_request(None, tree_path=tmp_path, good="HEAD~2")
+    assert job_request(None, series="demo").name == "demo"
+    assert job_request(None, tree_path=tmp_path / "linux", good="a", bad="b").name == "linux"
+
+
+def test_the_default_output_directory_is_named_after_the_range(tmp_layout, small_repo, tmp_path, monkeypatch):
+    git(small_repo, "commit", "-q", "--allow-empty", "-m", "change 1")
+    monkeypatch.chdir(tmp_path)
+    req = job_request(None, tree_path=small_repo, good="HEAD~1", bad="HEAD")
+    outcome = bisect_steps.run_bisect(tmp_layout, req, lambda s: None, bad_at()[0])
+    assert outcome.junit == tmp_path / "out" / "bisect-kernel" / "junit.xml"
+    assert outcome.log.is_file() and outcome.culprit is None

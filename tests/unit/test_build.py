@@ -341,3 +341,43 @@ def test_a_build_cut_short_is_not_cached_and_the_next_one_repairs_the_slot(fake,
     assert not (slot.root / "building").exists()
     assert [r.getMessage() for r in caplog.records] == [
         f"{slot.root}: the last build here was cut short (base by pid 1); continuing from its state"]
+
+
+def test_the_build_job_builds_each_arch_and_names_the_first_breaking_patch(fake):
+    """`wqci build` without the CLI: the series applied on the user's tree, each patch built in the slot."""
+    from pipeline.jobs import build as build_job
+    from tests.conftest import ROOT
+
+    layout, info = fake
+    shutil.copy(ROOT / "configs" / "trees.yaml", layout.configs / "trees.yaml")
+    git(info.repo, "checkout", "-q", "-b", "work")
+    commit_change(info.repo, "kernel/sched/core.c", "int b;\n", "sched: fine")
+    commit_change(info.repo, "kernel/workqueue.c", "int a = ;\n", "wq: broken")
+    patches = layout.patches / "demo"
+    git(info.repo, "format-patch", "-q", "-o", str(patches), f"{info.commit}..work")
+    git(info.repo, "checkout", "-q", "-")
+    files = sorted(p.name for p in patches.glob("*.patch"))
+    (patches / "series.yaml").write_text(
+        "name: demo\ntitle: demo\nversion: 1\nbase: linux-7.2\nauthor: A\ndate: 2026-01-01\npatches:\n"
+        + "".join(f"  - {{file: {f}, subject: {s}}}\n" for f, s in zip(files, ("sched fine", "wq broken"))))
+    arch, flavor = config.load_arch(layout, "fake"), config.load_flavors(layout).get("debug")
+    slot = build.slot_for(layout, info, arch, flavor).root
+    lines, seen = [], []
+    req = build_job.BuildsRequest(series="demo", arches=(arch,), flavor=flavor, tree_path=info.repo, each_patch=True,
+                                  ccache=False, sandbox=False)
+    builds = build_job.build_arches(layout, req, lines.append, seen.append)
+    assert lines == [f"building demo for fake/debug in {slot}"]
+    assert builds.name == "demo" and not builds.ok
+    assert seen == list(builds.arches) and [(b.arch.name, b.slot) for b in seen] == [("fake", slot)]
+    verdict = seen[0].verdict
+    assert [(r.request.label, r.status) for r in verdict.results] == [("demo 1/2", Status.PASS),
+                                                                      ("demo 2/2", Status.FAIL)]
+    assert verdict.message.startswith("demo 2/2 is the first patch that breaks the build (fake/debug): "
+                                      "kernel/workqueue.c:1:9: error")
+
+    base = build_job.build_arches(layout, replace(req, series=None, each_patch=False), lines.append)
+    assert base.name == "base" and base.ok
+    (only,) = base.arches
+    assert only.verdict.message == "base builds (fake/debug)"
+    assert [(r.request.label, r.request.commit) for r in only.verdict.results] == [("base", info.commit)]
+    assert lines[-1] == f"building base for fake/debug in {slot}"

@@ -76,3 +76,21 @@ def test_usage_errors_are_one_e_line():
 def test_bad_suite_parameter_is_one_e_line(tmp_path):
     done = wqci("test", "--base", "--param", "nosuch.key=1", "--out", str(tmp_path))
     assert_one_error(done, "unknown suite 'nosuch'", "test_workqueue")
+
+
+def test_a_bare_nightly_shows_help_and_starts_nothing(tmp_path):
+    done = wqci("nightly", cwd=tmp_path)
+    shown = " ".join((done.stdout + done.stderr).split())  # Typer's help, whatever stream rich picks
+    assert done.returncode == 2 and not any(ln.startswith("E: ") for ln in (done.stdout + done.stderr).splitlines())
+    assert "nightly [OPTIONS] COMMAND [ARGS]..." in shown and "nothing starts without --matrix FILE" in shown
+    assert not (tmp_path / "out").exists()
+    assert_one_error(wqci("nightly", "--shard", "1/2", cwd=tmp_path), "--matrix FILE", "configs/nightly.yaml")
+    assert not (tmp_path / "out").exists()
+
+
+def test_nightly_list_with_a_matrix():
+    done = wqci("nightly", "--matrix", "configs/nightly.yaml", "--shard", "2/2", "--list")
+    assert done.returncode == 0, done.stderr
+    cells = done.stdout.split()
+    assert cells and all(c.count("--") == 3 for c in cells)
+    assert "base--x86_64--debug--smp8-numa2" in cells

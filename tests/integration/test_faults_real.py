@@ -1,0 +1,91 @@
+"""Faults on real guests: wqci killed mid-boot leaves no QEMU behind; SIGTERM mid-suite
+leaves an error case and a JUnit that is not green, with the findings so far kept."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import xmlschema
+
+from tests.conftest import DATA, ROOT
+
+SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
+
+
+def qemus_for(out_dir: Path) -> list[int]:
+    """QEMU processes whose command line names this run's directory (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].startswith(b"qemu-system") and any(str(out_dir).encode() in a for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def start_test(out_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "test", "--base", "--suite", "test_workqueue",
+                             "--param", "test_workqueue.wq_items=2000", "--out", str(out_dir), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_line(p: subprocess.Popen, needle: str, timeout: float = 900) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"never saw {needle!r}:\n{''.join(lines)[-3000:]}")
+
+
+def gone(pids: list[int], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_kill_9_mid_boot_leaves_no_qemu(tmp_path, base_tree):
+    p = start_test(tmp_path)
+    wait_for_line(p, "boot 1:")
+    deadline = time.monotonic() + 60
+    while not (pids := qemus_for(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pids, "QEMU never started"
+    p.send_signal(signal.SIGKILL)
+    p.wait(30)
+    assert gone(pids), f"QEMU {pids} outlived a SIGKILLed wqci"
+    assert qemus_for(tmp_path) == []
+
+
+def test_sigterm_mid_suite_is_an_error_case_and_not_green(tmp_path, base_tree):
+    p = start_test(tmp_path)
+    wait_for_line(p, "suite test_workqueue")
+    time.sleep(3)
+    pids = qemus_for(tmp_path)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert gone(pids)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["status"] == "error" and data["verdict"]["status"] == "error"
+    cases = {c["name"]: c for c in data["suites"][0]["cases"]}
+    assert cases["interrupted"]["status"] == "error"
+    assert cases["interrupted"]["message"] == "interrupted during suite test_workqueue"
+    assert cases["boot"]["status"] == "pass"
+    root = SCHEMA.to_dict(str(tmp_path / "junit.xml"))
+    assert root["@errors"] == "1"
+    assert os.path.getsize(tmp_path / "console.log") > 0  # the console so far is kept (and was triaged)
