@@ -31,6 +31,7 @@ from pipeline.jobs import noise as noise_mod
 from pipeline.model import results as results_mod
 from pipeline.jobs import variant as testrun
 from pipeline.triage import findings as triage_mod
+from pipeline.triage import logtext
 from pipeline.analysis import rates as rates_mod
 from pipeline.guest import topology as topology_mod
 from pipeline.intake import tree as trees
@@ -378,26 +379,35 @@ def _print_rates(suite: results_mod.SuiteResult) -> None:
 @app.command("triage")
 @guarded
 def triage_cmd(
-    logfile: Path = typer.Argument(..., help="A console log or dmesg, e.g. from another CI."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the findings as JUnit."),
+    logfile: str = typer.Argument(..., help="A console log, dmesg, syslog or journal excerpt, as pasted (quoted or "
+                                  "indented text is fine); gzip/xz/bzip2 files; - for stdin."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the findings as JUnit to this file."),
+    known: Optional[Path] = typer.Option(None, "--known", help="Findings this YAML lists (configs/known-findings.yaml "
+                                         "format) are expected: reported, not counted."),
 ) -> None:
-    """Find kernel reports (KCSAN, lockdep, WARN, stalls...) in a log and print them."""
-    try:
-        text = logfile.read_text(errors="replace")
-    except OSError as exc:
-        raise WqciError(detail=f"{logfile}: {exc.strerror or exc}") from None
-    findings = triage_mod.triage(text)
+    """Find kernel reports (KCSAN, lockdep, WARN, stalls...) in a log. Exit 0: none, 1: findings, 2: unreadable."""
+    if junit is not None and junit.is_dir():
+        raise UsageError(detail=f"--junit {junit}: a directory; give the file to write, e.g. {junit / 'triage.xml'}")
+    listed = triage_mod.load_known(known, None, must_exist=True) if known else ()
+    findings = triage_mod.triage(logtext.read_log(logfile))
+    new = 0
     for f in findings:
-        print(f"{f.kind:<16} {f.count}x  {f.title}  [{f.fingerprint}] ({f.where}, line {f.first_line})")
-    print(f"{len(findings)} finding(s)")
+        reason = triage_mod.known_reason(f, listed)
+        new += reason is None
+        print(f"{f.kind:<16} {f.count}x  {f.title}  [{f.fingerprint}] ({f.where}, line {f.first_line})"
+              + (f"  known: {reason}" if reason else ""))
+    print(f"{len(findings)} finding(s)" + (f", {len(findings) - new} known" if listed else ""))
     if junit:
-        run = results_mod.Run(name=f"wqci triage {logfile.name}")
-        suite = results_mod.SuiteResult(name=f"triage/{logfile.name}")
-        suite.add_findings(findings)
+        name = "stdin" if logfile == "-" else Path(logfile).name
+        run = results_mod.Run(name=f"wqci triage {name}")
+        suite = results_mod.SuiteResult(name=f"triage/{name}", findings=list(findings))
+        suite.add_findings(findings, listed)
         if not findings:
             suite.cases.append(results_mod.Case("triage", Status.PASS))
         run.suites.append(suite)
         results_mod.write_junit(run, junit)
+    if new:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- run and report

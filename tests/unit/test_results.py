@@ -47,9 +47,9 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert 'name="test_workqueue.cache.items_per_sec" value="9000"' in xml
     assert "<skipped>skipped: the guest failed</skipped>" in xml
     # the new lockdep finding fails; the KCSAN one seen on the baseline is reported, not failing
-    assert ('message="possible recursive locking detected (new: patched 2 of 2, baseline 0 of 2, history 0 of 2, '
+    assert ('message="possible deadlock in __flush_workqueue (new: patched 2 of 2, baseline 0 of 2, history 0 of 2, '
             'p=0.0667)"') not in xml  # 2 of 2 against 0 of 4 is not yet p < 0.05: unconfirmed, passing
-    assert "possible recursive locking detected (unconfirmed: patched 2 of 2, baseline 0 of 2, history 0 of 2, p=0.0667)" in xml
+    assert "possible deadlock in __flush_workqueue (unconfirmed: patched 2 of 2, baseline 0 of 2, history 0 of 2, p=0.0667)" in xml
     assert "KCSAN: data-race in kick_pool / wq_worker_running (pre-existing: patched 2 of 2, baseline 1 of 2" in xml
     assert 'name="finding.lockdep.' in xml and 'class" value="unconfirmed"' in xml
     root = SCHEMA.to_dict(str(path))
