@@ -58,6 +58,9 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(path=path, detail="file not found") from None
     except OSError as exc:
         raise ConfigError(path=path, detail=exc.strerror or str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path=path, detail=f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,0 +1,87 @@
+"""Bad input gets one `E:` line naming the file or flag, exit 2, before any fetch, build or
+boot, no traceback and nothing written to the cache (table-driven, the real CLI)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+FILES = {
+    "broken.yaml": b"a: [\n",
+    "nonutf.yaml": b"\xff\xfe bad",
+    "bad.mbox": b"not an mbox\n",
+    "corrupt/nightly.json": b'[{"cell": ',
+}
+
+# (arguments, the E: line's start); {d} is a directory holding FILES
+CASES = [
+    ("run --series nosuch", "E: unknown series 'nosuch' ("),
+    ("run --series fastwake-v1 --repeat 0", "E: Invalid value for '--repeat': Input should be greater than or equal to 1"),
+    ("run --series fastwake-v1 --repeat -3", "E: Invalid value for '--repeat'"),
+    ("run --series fastwake-v1 --accel xen", "E: Invalid value for '--accel': 'xen'; options are: auto, kvm, tcg"),
+    ("run --series fastwake-v1 --flavor debgu", "E: unknown flavour 'debgu' ("),
+    ("run --series fastwake-v1 --perf-flavor prf", "E: unknown flavour 'prf' ("),
+    ("run --series fastwake-v1 --param test_workqueue.nope=1",
+     "E: --param test_workqueue.nope=1: test_workqueue has no parameter 'nope' (configs/suites.yaml); options are: "
+     "nr_threads, wq_items"),
+    ("run --series fastwake-v1 --param test_workqueue.wq_items=abc",
+     "E: --param test_workqueue.wq_items=abc: test_workqueue.wq_items is an integer (default 2000)"),
+    ("run --series fastwake-v1 --param nosuch.key=1", "E: unknown suite 'nosuch' ("),
+    ("run --series fastwake-v1 --param wq_items", "E: --param wq_items: use SUITE.KEY=VALUE"),
+    ("run --series fastwake-v1 --topology nosuch", "E: unknown topology 'nosuch' ("),
+    ("run --series fastwake-v1 --arch sparc", "E: unknown arch 'sparc' ("),
+    ("run --series fastwake-v1 --confirm -1", "E: Invalid value for '--confirm'"),
+    ("run --series fastwake-v1 --bogus", "E: No such option: --bogus"),
+    ("test --base --flavor debgu", "E: unknown flavour 'debgu' ("),
+    ("test --base --repeat 0", "E: Invalid value for '--repeat'"),
+    ("test --base --suite nosuch", "E: unknown suite 'nosuch' ("),
+    ("test --base --suite-timeout test_workqueue=abc", "E: --suite-timeout test_workqueue=abc: use SUITE=SECONDS"),
+    ("test --series fastwake-v1 --base", "E: give exactly one of --series NAME or --base"),
+    ("test", "E: give exactly one of --series NAME or --base"),
+    ("test --series nosuch", "E: unknown series 'nosuch' ("),
+    ("boot --base --arch sparc", "E: unknown arch 'sparc' ("),
+    ("build --base --arch sparc,x86_64", "E: unknown arch 'sparc' ("),
+    ("nightly --shard 1/2", "E: --matrix FILE: wqci nightly runs only the matrix it is given"),
+    ("nightly --matrix {d}/broken.yaml", "E: {d}/broken.yaml: invalid YAML: line 2:"),
+    ("nightly --matrix {d}/nonutf.yaml", "E: {d}/nonutf.yaml: not UTF-8 text (byte 0xff at offset 0)"),
+    ("nightly merge {d}/corrupt", "E: {d}/corrupt/nightly.json: not a wqci nightly index (JSONDecodeError"),
+    ("nightly merge {d}", "E: {d}: no nightly.json (not a wqci nightly output directory)"),
+    ("series import {d}/bad.mbox --name x", "E: {d}/bad.mbox: not an mbox"),
+    ("series show nosuch", "E: unknown series 'nosuch' ("),
+    ("report {d}", "E: {d}/results.json: no results.json here"),
+    ("bisect --series fastwake-v1", "E: give exactly one predicate"),
+    ("bisect --tree {d} --good a --bad b --build-fails", "E: tree {d}: not a git checkout"),
+    ("noise", "E: --base: wqci noise measures the base kernel; give --base"),
+    ("noise --base --arch sparc", "E: unknown arch 'sparc' ("),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    for name, data in FILES.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_bytes(data)
+    return d
+
+
+@pytest.mark.parametrize("args,expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_e_line_and_exit_2(bad_dir, tmp_path, args, expected):
+    cache = tmp_path / "cache"
+    argv = [a.format(d=bad_dir) for a in args.split()]
+    done = subprocess.run([sys.executable, "-m", "pipeline", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "WQCI_CACHE": str(cache)})
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == 2, done.stderr + done.stdout
+    assert len(lines) == 1 and lines[0].startswith(expected.format(d=bad_dir)), lines
+    assert "Traceback" not in done.stderr + done.stdout
+    # nothing fetched, built or booted: at most the logs directory
+    assert not cache.exists() or {p.name for p in cache.iterdir()} <= {"logs"}
+
+
+def test_a_bare_command_that_needs_arguments_shows_its_help():
+    done = subprocess.run([sys.executable, "-m", "pipeline", "nightly"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "Usage:" in done.stdout + done.stderr and "Traceback" not in done.stderr
