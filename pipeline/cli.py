@@ -116,11 +116,19 @@ def layout() -> config.Layout:
 def series_list() -> None:
     """Name, patches, base and title of every series."""
     lay = layout()
-    rows = []
+    rows, broken = [], []
     for name in config.series_names(lay):
-        s = config.load_series(lay, name)
+        try:
+            s = config.load_series(lay, name)
+        except WqciError as exc:  # one broken series.yaml does not hide the others
+            broken.append(str(exc))
+            continue
         rows.append((s.name, len(s.patches), s.base, s.title))
     print(ui.table(("series", "patches", "base", "title"), rows))
+    for why in broken:
+        ui.error(why)
+    if broken:
+        raise typer.Exit(2)
 
 
 @series_app.command("show")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import proc
 from pipeline.model.errors import MboxError, UsageError
 
 TAG_RE = re.compile(r"^\s*\[(?P<tag>[^\]]*\bPATCH\b[^\]]*)\]\s*(?P<subject>.*)$", re.S)
@@ -188,6 +189,15 @@ def _date(mail: Mail) -> str:
         return mail.date
 
 
+def check_diff(path: Path, mail) -> None:
+    """A patch whose diff git cannot parse (a corrupt hunk, a truncated paste) is refused
+    at import, not when it fails to apply later."""
+    done = proc.run(["git", "apply", "--numstat", "-"], stdin_data=patch_text(mail), check=False)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["git apply cannot parse it"])[0].removeprefix("error: ")
+        raise MboxError(path=path, detail=f"patch {mail.number} \"{mail.subject}\": {why}")
+
+
 def import_series(path: Path, name: str, patches_dir: Path, base: str, force: bool = False) -> Imported:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise UsageError(detail=f"series name '{name}': use letters, digits, '.', '_' and '-'")
@@ -195,6 +205,8 @@ def import_series(path: Path, name: str, patches_dir: Path, base: str, force: bo
     if dest.exists() and not force:
         raise UsageError(detail=f"{dest} already exists (use --force to replace it)")
     cover, patches, skipped = collect(path)
+    for mail in patches:
+        check_diff(path, mail)
     first = patches[0]
     title = cover.subject if cover else first.subject
     description = cover.body.split("\n---\n")[0].strip() if cover else ""

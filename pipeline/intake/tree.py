@@ -132,7 +132,10 @@ def user_tree(path: Path, rev: str = "HEAD") -> TreeInfo:
     done = git(repo, "rev-parse", "--show-toplevel", check=False)
     if done.returncode != 0:
         raise TreeError(name=str(path), detail="not a git checkout")
-    top = Path(done.stdout.strip())
+    top = Path(done.stdout.strip()).resolve()
+    if top != repo:  # a subdirectory: the enclosing repository is not what the user named
+        raise TreeError(name=str(path), detail=f"not the top of a git checkout (it is inside {top}); "
+                        f"give --tree {top} if that is the kernel tree")
     commit = _rev(top, rev)
     return TreeInfo(name=top.name, repo=top, commit=commit, version=commit[:12], user=True)
 

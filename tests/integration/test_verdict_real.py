@@ -68,3 +68,19 @@ def test_a_finding_of_the_baseline_only_is_pre_existing_and_the_run_passes(tmp_p
     assert baseline_case["status"] == "pass" and baseline_case["properties"]["class"] == "pre-existing"
     assert SCHEMA.to_dict(str(tmp_path / "junit.xml"))["@failures"] == "0"
     assert done.stdout.rstrip().endswith("I: seeded-fix: pass") or "I: seeded-fix: pass" in done.stdout
+
+
+def test_noise_boots_the_base_and_reports_its_history(tmp_path, base_tree):
+    history = config.Layout().cache / "history"
+    before = sum(len(p.read_text().splitlines()) for p in history.glob("*.jsonl")) if history.exists() else 0
+    known = tmp_path / "known.yaml"
+    done = wqci("noise", "--base", "--boots", "1", "--suite", "test_workqueue", "--param",
+                "test_workqueue.wq_items=200", "--out", str(tmp_path / "boots"), "--write-known", str(known))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    after = sum(len(p.read_text().splitlines()) for p in history.glob("*.jsonl"))
+    assert after == before + 1  # this boot joined the base's history
+    head = done.stdout.splitlines()[0]
+    assert head.startswith("linux-7.2 ") and " x86_64/debug .config " in head and "boot(s) in the history" in head
+    assert "finding  where  seen  rate (95%)  fingerprint" in " ".join(done.stdout.split("\n")[1].split())
+    assert (tmp_path / "boots" / "boot-1" / "console.log").exists()
+    assert known.exists() and known.read_text().startswith("linux-7.2:")

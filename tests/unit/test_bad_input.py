@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import DATA, ROOT, git
 
 FILES = {
     "broken.yaml": b"a: [\n",
@@ -51,9 +51,14 @@ CASES = [
     ("nightly merge {d}", "E: {d}: no nightly.json (not a wqci nightly output directory)"),
     ("series import {d}/bad.mbox --name x", "E: {d}/bad.mbox: not an mbox"),
     ("series show nosuch", "E: unknown series 'nosuch' ("),
+    ("series import {d}/corrupt-hunk.mbox --name x",
+     "E: {d}/corrupt-hunk.mbox: patch 1 \"workqueue: split kick_pool() into kick_pool_pick() + wake_up_process()\": "
+     "corrupt patch at line"),
+    ("apply --series fastwake-v1 --tree {d}/corrupt", "E: tree {d}/corrupt: not the top of a git checkout (it is inside"),
     ("report {d}", "E: {d}/results.json: no results.json here"),
     ("bisect --series fastwake-v1", "E: give exactly one predicate"),
-    ("bisect --tree {d} --good a --bad b --build-fails", "E: tree {d}: not a git checkout"),
+    ("bisect --tree {d}/corrupt --good a --bad b --build-fails", "E: tree {d}/corrupt: not the top of a git checkout"),
+    ("bisect --tree {d}/nosuch --good a --bad b --build-fails", "E: tree {d}/nosuch: no such directory"),
     ("noise", "E: --base: wqci noise measures the base kernel; give --base"),
     ("noise --base --arch sparc", "E: unknown arch 'sparc' ("),
 ]
@@ -65,6 +70,11 @@ def bad_dir(tmp_path_factory):
     for name, data in FILES.items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).write_bytes(data)
+    # the real mbox with one context line of its first hunk cut out
+    text = (DATA / "mbox" / "fastwake-v1.mbox").read_text()
+    hunk = text.index("\n", text.index("\n", text.index("@@ ")) + 1)
+    (d / "corrupt-hunk.mbox").write_text(text[:hunk] + text[text.index("\n", hunk + 1):])
+    git(d, "init", "-q")  # so {d}/corrupt is a subdirectory of an unrelated checkout
     return d
 
 
@@ -85,3 +95,17 @@ def test_bad_input_is_one_e_line_and_exit_2(bad_dir, tmp_path, args, expected):
 def test_a_bare_command_that_needs_arguments_shows_its_help():
     done = subprocess.run([sys.executable, "-m", "pipeline", "nightly"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "Usage:" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_broken_series_yaml_is_reported_and_the_others_still_listed(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "patches" / "fastwake-v1", tmp_path / "fastwake-v1")
+    (tmp_path / "zzz").mkdir()
+    (tmp_path / "zzz" / "series.yaml").write_text("name: [\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "series", "list"], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "WQCI_PATCHES": str(tmp_path)})
+    assert done.returncode == 2
+    assert [ln.split()[0] for ln in done.stdout.splitlines()[2:]] == ["fastwake-v1"]
+    assert done.stderr.splitlines() == [f"E: {tmp_path / 'zzz' / 'series.yaml'}: invalid YAML: line 2: expected the "
+                                        "node content, but found '<stream end>'"]
