@@ -12,23 +12,13 @@ from pathlib import Path
 import xmlschema
 
 from tests.conftest import DATA, ROOT
+from tests.integration.conftest import processes
 
 SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
 
 
 def qemus_for(out_dir: Path) -> list[int]:
-    """QEMU processes whose command line names this run's directory (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].startswith(b"qemu-system") and any(str(out_dir).encode() in a for a in argv):
-            found.append(int(entry.name))
-    return found
+    return processes(b"qemu-system", str(out_dir))
 
 
 def start_test(out_dir: Path, *extra: str) -> subprocess.Popen:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline import config
 from tests.conftest import DATA, ROOT
+from tests.integration.conftest import processes
 
 ENV = {**os.environ, "WQCI_PATCHES": str(DATA / "series")}
 SYMBOL = "wq_kick_count"  # only seeded-lock-inversion's kernel/workqueue.c has it
@@ -33,15 +34,7 @@ def symbols(vmlinux: Path) -> set[str]:
 
 
 def makes_in(slot: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"make") and any(str(slot).encode() in a for a in argv):
-            found.append(int(entry.name))
-    return found
+    return processes(b"make", str(slot))
 
 
 def test_two_builds_in_one_slot_take_turns(base_tree):
