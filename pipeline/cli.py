@@ -201,7 +201,7 @@ def tree_show() -> None:
 # ---------------------------------------------------------------- apply
 
 
-@app.command("apply")
+@app.command("apply", no_args_is_help=True)
 @guarded
 def apply_cmd(
     series: str = typer.Option(..., "--series", help="Series name (see `wqci series list`)."),
@@ -221,7 +221,7 @@ def apply_cmd(
 # ---------------------------------------------------------------- build
 
 
-@app.command("build")
+@app.command("build", no_args_is_help=True)
 @guarded
 def build_cmd(
     series: Optional[str] = SERIES,
@@ -266,7 +266,7 @@ def _print_arch_build(built: build_job.ArchBuild) -> None:
 # ---------------------------------------------------------------- boot
 
 
-@app.command("boot")
+@app.command("boot", no_args_is_help=True)
 @guarded
 def boot_cmd(
     series: Optional[str] = SERIES,
@@ -318,7 +318,7 @@ def boot_cmd(
 # ---------------------------------------------------------------- test and triage
 
 
-@app.command("test")
+@app.command("test", no_args_is_help=True)
 @guarded
 def test_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Test this series."),
@@ -421,7 +421,7 @@ def triage_cmd(
 # ---------------------------------------------------------------- run and report
 
 
-@app.command("run")
+@app.command("run", no_args_is_help=True)
 @guarded
 def run_cmd(
     series: str = typer.Option(..., "--series", help="The series to validate."),
@@ -517,7 +517,7 @@ def _end_with(verdict: verdict_mod.Verdict, name: str, summary: Path) -> None:
     raise typer.Exit(verdict.exit_code)
 
 
-@app.command("noise")
+@app.command("noise", no_args_is_help=True)
 @guarded
 def noise_cmd(
     base: bool = typer.Option(False, "--base", help="The base kernel (required: the noise of a base tree)."),
@@ -566,7 +566,7 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A directory written by 
 # ---------------------------------------------------------------- bisect
 
 
-@app.command("bisect")
+@app.command("bisect", no_args_is_help=True)
 @guarded
 def bisect_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Find the first bad patch of this series."),

@@ -76,6 +76,7 @@ def test_noise_needs_base(tmp_path):
 
     from tests.conftest import ROOT
 
-    done = subprocess.run([sys.executable, "-m", "pipeline", "noise"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "noise", "--arch", "x86_64"], cwd=ROOT,
+                          capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip() == "E: --base: wqci noise measures the base kernel; give --base"
     assert re.search(r"Traceback", done.stderr) is None
