@@ -23,7 +23,7 @@ from pipeline.config import Arch, Layout
 from pipeline.guest.topology import Topology
 from pipeline.jobs import prepare
 from pipeline.jobs import variant
-from pipeline.model.errors import BuildFailed, ConfigError
+from pipeline.model.errors import ConfigError
 from pipeline.model.results import SuiteResult
 from pipeline.suites.config import SuiteConfig
 from pipeline.triage import history
@@ -69,9 +69,7 @@ def noise(layout: Layout, req: NoiseRequest, progress: Progress) -> Noise:
     wanted = prepare.Variant(series=None, tree_path=req.tree_path, flavor=req.flavor, sandbox=req.sandbox)
     req.out_dir.mkdir(parents=True, exist_ok=True)
     prepared = prepare.prepare(layout, wanted, req.arch, req.out_dir)
-    if not prepared.ok:
-        failed = next((st for st in prepared.stages if st.status.value != "pass"), None)
-        raise BuildFailed(detail=f"the base kernel is not ready: {failed.message if failed else 'no build'}")
+    prepare.built(prepared)  # BuildFailed names the stage that failed
     for i in range(req.boots):
         progress(f"boot {i + 1}/{req.boots} of the base")
         suite = SuiteResult(name=f"noise/{i + 1}")

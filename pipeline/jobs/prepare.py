@@ -175,10 +175,16 @@ def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, ont
 def kernel(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> build_mod.BuildResult:
     """The built kernel of one variant (cached when built before, else built now), or
     BuildFailed naming the stage that failed (`wqci boot`)."""
-    prepared = prepare(layout, variant, arch, log_dir)
+    return built(prepare(layout, variant, arch, log_dir))
+
+
+def built(prepared: Prepared) -> build_mod.BuildResult:
+    """The kernel of a prepared variant, or BuildFailed naming the stage that failed."""
     failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
     if failed is not None:
         raise BuildFailed(detail=f"{failed.name}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
+    if prepared.build is None:
+        raise BuildFailed(detail=f"{prepared.label}: no kernel was built")
     return prepared.build
 
 
