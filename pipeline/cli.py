@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -16,7 +17,7 @@ from typer._click import exceptions as click_exc
 from pipeline import config, proc
 from pipeline.build.kernel import LOCK_TIMEOUT
 from pipeline.guest import boot as boot_mod
-from pipeline.intake import mbox
+from pipeline.intake import branch
 from pipeline.build import sandbox
 from pipeline.intake import series as series_mod
 from pipeline.jobs import run as abrun
@@ -24,6 +25,7 @@ from pipeline.jobs import bisect as bisect_mod
 from pipeline.jobs import bisect_steps
 from pipeline.jobs import build as build_job
 from pipeline.analysis import compare as compare_mod
+from pipeline.analysis import sampling as sampling_mod
 from pipeline.jobs import prepare as prepare_mod
 from pipeline.output import report as report_mod
 from pipeline.jobs import nightly as nightly_mod
@@ -33,6 +35,8 @@ from pipeline.jobs import variant as testrun
 from pipeline.triage import findings as triage_mod
 from pipeline.triage import logtext
 from pipeline.analysis import rates as rates_mod
+from pipeline.analysis import lockab
+from pipeline.analysis import touched as touched_mod
 from pipeline.guest import topology as topology_mod
 from pipeline.intake import tree as trees
 from pipeline.output import console as ui
@@ -43,7 +47,7 @@ from pipeline.analysis.evidence import FindingClass
 from pipeline.model.errors import EXIT_INFRA, UsageError, WqciError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-series_app = typer.Typer(no_args_is_help=True, help="The series in patches/.")
+series_app = typer.Typer(no_args_is_help=True, help="The series: bundled (patches/) and the user's ($WQCI_SERIES).")
 tree_app = typer.Typer(no_args_is_help=True, help="Base kernel trees.")
 app.add_typer(series_app, name="series")
 app.add_typer(tree_app, name="tree")
@@ -63,12 +67,26 @@ def _accel(value: str) -> str:
     return value
 
 
+def _repeat(value: str) -> int | None:
+    """--repeat of `wqci run`: a number of pairs, or auto (None)."""
+    if value == "auto":
+        return None
+    try:
+        pairs = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}'; give a number of pairs (1 or more) or auto") from None
+    if pairs < 1:
+        raise typer.BadParameter(f"{pairs}; give a number of pairs (1 or more) or auto")
+    return pairs
+
+
 LOCK_WAIT = typer.Option(LOCK_TIMEOUT, "--lock-timeout", min=0,
                          help="Seconds to wait while another wqci builds in the same slot.")
 ACCEL = typer.Option("auto", "--accel", callback=_accel, help="auto (KVM only if a real probe boots a guest), kvm or tcg.")
-ARCH = typer.Option("x86_64", "--arch", help="x86_64 or arm64.")
 SERIES = typer.Option(None, "--series", help="This series (see `wqci series list`), applied on its base tree.")
 BASE = typer.Option(False, "--base", help="The base tree, without patches.")
+RANGE = typer.Option(None, "--range", help="With --tree PATH: the commits BASE..HEAD of that checkout as the series, "
+                    "BASE as the baseline.")
 ARCHES = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all.")
 
 _state = {"debug": False}
@@ -97,6 +115,46 @@ def _series_or_base(series: str | None, base: bool) -> None:
         raise UsageError(detail="give exactly one of --series NAME or --base")
 
 
+@dataclass(frozen=True)
+class _Given:
+    """What a command works on: the layout (which knows a --range series), the series' name
+    (None: the base) and the tree revision both sides of `wqci run` use (None: the tree's)."""
+
+    layout: config.Layout
+    series: str | None
+    onto: str | None = None
+    range: str = ""  # BASE..HEAD of --range, HEAD filled in
+
+
+def _given(series: str | None, base: bool | None, range_: str | None, tree_path: Path | None) -> _Given:
+    """--series NAME, --base (base=None: the command has none), or --tree PATH --range BASE..HEAD,
+    checked before any work; the series' base-commit is announced in one I:/W: line."""
+    lay = layout()
+    if range_ is None:
+        if base is not None:
+            _series_or_base(series, base)
+        elif not series:
+            raise UsageError(detail="give --series NAME, or --tree PATH --range BASE..HEAD")
+        return _Given(lay, series, _announce_base(lay, series, tree_path) if series else None)
+    if series or base:
+        raise UsageError(detail=f"--range {range_}: a series of its own; give it without --series or --base")
+    if tree_path is None:
+        raise UsageError(detail=f"--range {range_}: give --tree PATH, the checkout the range is in")
+    rng = branch.resolve(tree_path, range_)
+    s = branch.series(lay, rng)
+    ui.info(f"--range {rng.spec}: {len(s.patches)} commit(s) of {rng.info.repo} as series {s.name} "
+            f"on {rng.base[:12]}")
+    return _Given(replace(lay, given=(s,)), s.name, rng.base, rng.spec)
+
+
+def _announce_base(lay: config.Layout, series: str, tree_path: Path | None) -> str | None:
+    """One line on where the series goes when it names a base-commit; that commit when the tree has it."""
+    choice = series_mod.announce_base(lay, config.load_series(lay, series), tree_path)
+    if choice.line:
+        (ui.info if choice.found else ui.warn)(choice.line)
+    return choice.commit if choice.found else None
+
+
 def _check_sandbox(no_sandbox: bool) -> None:
     """Refuse when bwrap cannot run (unless --no-sandbox); warn when it is off."""
     why_not = sandbox.require(not no_sandbox)
@@ -114,17 +172,18 @@ def layout() -> config.Layout:
 @series_app.command("list")
 @guarded
 def series_list() -> None:
-    """Name, patches, base and title of every series."""
+    """Every series: bundled with wqci (patches/) or the user's own ($WQCI_SERIES)."""
     lay = layout()
     rows, broken = [], []
-    for name in config.series_names(lay):
+    for entry in config.series_entries(lay):
         try:
-            s = config.load_series(lay, name)
+            s = config.load_series_file(entry.path)
         except WqciError as exc:  # one broken series.yaml does not hide the others
             broken.append(str(exc))
             continue
-        rows.append((s.name, len(s.patches), s.base, s.title))
-    print(ui.table(("series", "patches", "base", "title"), rows))
+        origin = entry.origin + (", shadowed by the user's" if entry.shadowed else "")
+        rows.append((s.name, origin, len(s.patches), s.base, s.title))
+    print(ui.table(("series", "from", "patches", "base", "title"), rows))
     for why in broken:
         ui.error(why)
     if broken:
@@ -134,11 +193,19 @@ def series_list() -> None:
 @series_app.command("show")
 @guarded
 def series_show(name: str) -> None:
-    """Subjects, authors, files and diffstat of one series."""
+    """Subjects, authors, files, trailers, base-commit and diffstat of one series."""
     lay = layout()
     s = config.load_series(lay, name)
+    origin = "bundled with wqci" if s.directory.parent == lay.patches else "the user's"
     print(f"{s.name} v{s.version}: {s.title}")
     print(f"  author: {s.author}   date: {s.date}   base: {s.base}")
+    print(f"  from:   {origin}, {s.directory}")
+    if s.base_commit:
+        print(f"  base-commit: {s.base_commit} (applied there when the tree has it)")
+    for patch_id in s.prerequisite_patch_ids:
+        print(f"  prerequisite-patch-id: {patch_id} (not applied by wqci)")
+    if s.cover_file:
+        print(f"  cover:  {s.cover_file} {s.cover_message_id}")
     for link in s.links:
         print(f"  link:   {link}")
     if s.description:
@@ -146,7 +213,9 @@ def series_show(name: str) -> None:
     print()
     for i, p in enumerate(s.patches, 1):
         print(f"  [{i}/{len(s.patches)}] {p.subject}")
-        print(f"        {p.file}")
+        print(f"        {p.file}" + (f"  {p.message_id}" if p.message_id else ""))
+        for trailer in p.trailers:
+            print(f"        + {trailer}")
     for claim in s.claims:
         print(f"\n  claim:   {claim.claim}\n  measure: {claim.measure}")
     print("\n" + series_mod.diffstat(lay, s))
@@ -155,19 +224,39 @@ def series_show(name: str) -> None:
 @series_app.command("import")
 @guarded
 def series_import(
-    file: Path = typer.Argument(..., help="An mbox file or a maildir."),
-    name: str = typer.Option(..., "--name", help="Name of the new series (directory under patches/)."),
+    source: str = typer.Argument(..., help="An mbox file, a maildir, a directory of git format-patch files, or "
+                                 "(with network) a message-id or lore URL."),
+    name: str = typer.Option(..., "--name", help="Name of the new series (a directory under $WQCI_SERIES)."),
+    revision: Optional[int] = typer.Option(None, "-v", "--revision", min=1,
+                                           help="Import revision N (default: the newest)."),
     base: Optional[str] = typer.Option(None, "--base", help="Base tree name (default: the default tree)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing series of that name."),
 ) -> None:
-    """Import a mailed series into patches/NAME/."""
+    """Import a mailed series, the way b4 reads it, into $WQCI_SERIES/NAME/."""
+    from pipeline.intake import importer  # b4 (requests, dkim, ...) only for the command that reads mail
+
     lay = layout()
-    base_name = config.load_trees(lay).get(base).name
-    done = mbox.import_series(file, name, lay.patches, base=base_name, force=force)
-    ui.info(f"imported {len(done.patches)} patches (v{done.version}) into {done.directory}, "
-            f"skipped {done.skipped} other messages")
-    for p in done.patches:
-        print(f"  {p}")
+    req = importer.ImportRequest(source=source, name=name, home=lay.series_home, bundled=lay.patches,
+                                 base=config.load_trees(lay).get(base).name, revision=revision, force=force)
+    done = importer.import_series(req)
+    posting = done.posting
+    trailers = sum(len(p.trailers) for p in posting.patches)
+    ui.info(f"{name}: v{posting.revision} (of {', '.join(f'v{r}' for r in posting.revisions)}), "
+            f"{len(posting.patches)} patch(es), {trailers} trailer(s) from replies, into {done.directory}; "
+            f"skipped {posting.skipped} other message(s)")
+    for fname, p in zip(done.files, posting.patches):
+        print(f"  {fname}")
+        for trailer in p.trailers:
+            print(f"      + {trailer}")
+    if posting.base_commit:
+        ui.info(f"{name}: base-commit {posting.base_commit[:12]}: applied there when the tree has it")
+    else:
+        ui.info(f"{name}: no base-commit in the posting: applied on the configured tree")
+    if posting.prerequisite_patch_ids:
+        ui.warn(f"{name}: needs {len(posting.prerequisite_patch_ids)} prerequisite patch(es) "
+                f"(prerequisite-patch-id {posting.prerequisite_patch_ids[0][:12]}...), which wqci does not apply")
+    for note in posting.notes:
+        ui.warn(f"b4: {note}")
 
 
 # ---------------------------------------------------------------- trees
@@ -210,6 +299,8 @@ def apply_cmd(
 ) -> None:
     """Apply a series in a worktree under the cache, one commit per patch."""
     lay = layout()
+    if onto is None:
+        _announce_base(lay, series, tree_path)
     co = prepare_mod.checkout(lay, series, tree_path, onto, log_path=prepare_mod.stamped_log(lay, f"apply-{series}"))
     result = co.applied
     ui.info(f"applied {co.name} ({len(result.patches)} patches) onto {co.info.name} {result.base[:12]}")
@@ -226,6 +317,7 @@ def apply_cmd(
 def build_cmd(
     series: Optional[str] = SERIES,
     base: bool = BASE,
+    range_: Optional[str] = RANGE,
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     each_patch: bool = typer.Option(False, "--each-patch", help="Build every patch; name the first that breaks."),
@@ -236,8 +328,8 @@ def build_cmd(
     lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """Build image and modules for each arch into the slot's persistent build directory."""
-    _series_or_base(series, base)
-    lay = layout()
+    given = _given(series, base, range_, tree_path)
+    lay, series = given.layout, given.series
     req = build_job.BuildsRequest(series=series, flavor=config.load_flavors(lay).get(flavor),
                                   arches=tuple(config.select_arches(lay, arch)), tree_path=tree_path,
                                   each_patch=each_patch, ccache=not no_ccache, sandbox=not no_sandbox, force=force,
@@ -271,7 +363,7 @@ def _print_arch_build(built: build_job.ArchBuild) -> None:
 def boot_cmd(
     series: Optional[str] = SERIES,
     base: bool = BASE,
-    arch: str = ARCH,
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count."),
@@ -287,11 +379,20 @@ def boot_cmd(
     """Boot the built kernel (building it if needed) and check the guest's topology."""
     _series_or_base(series, base)
     lay = layout()
-    a = config.load_arch(lay, arch)
+    arches = config.select_arches(lay, arch)
+    if shell and len(arches) > 1:
+        raise UsageError(detail=f"--shell: opens one guest; give one arch, not --arch {arch}")
     topo = topology_mod.load_topologies(lay).get(topology).with_overrides(cpus, numa, memory)
+    config.load_flavors(lay).get(flavor)
     _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox,
                                   lock_timeout=lock_timeout)
+    for a in arches:  # one guest at a time: each is shut down before the next boots
+        _boot_one(lay, variant, a, topo, accel, timeout, shell)
+
+
+def _boot_one(lay: config.Layout, variant: prepare_mod.Variant, a: config.Arch, topo: topology_mod.Topology,
+              accel: str, timeout: float | None, shell: bool) -> None:
     result = prepare_mod.kernel(lay, variant, a, lay.cache / "logs")
     ui.info(f"kernel {result.request.label} {a.name}/{result.request.flavor.name}: "
             f"{'cached' if result.cached else 'built'} {result.image}")
@@ -323,8 +424,9 @@ def boot_cmd(
 def test_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Test this series."),
     base: bool = typer.Option(False, "--base", help="Test the base tree."),
+    range_: Optional[str] = RANGE,
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     repeat: Optional[int] = typer.Option(None, "--repeat", min=1, help="Run each suite N times (default: suites.yaml)."),
@@ -339,24 +441,32 @@ def test_cmd(
     lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
-    _series_or_base(series, base)
-    lay = layout()
-    a = config.load_arch(lay, arch)
+    given = _given(series, base, range_, tree_path)
+    lay, series = given.layout, given.series
+    arches = config.select_arches(lay, arch)
     topo = topology_mod.load_topologies(lay).get(topology)
     suites = _select_suites(lay, suite, repeat, param, suite_timeout)
     label = series or "base"
-    out_dir = (out or Path("out") / f"test-{label}-{a.name}").resolve()
     config.load_flavors(lay).get(flavor)  # a typo is an E: line now, not an empty JUnit later
     if series:
         config.load_series(lay, series)
     _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify, lock_timeout=lock_timeout)
-    run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
-    suite_result = run.suites[0]
-    _print_cases(suite_result)
-    _print_rates(suite_result)
-    print(f"junit: {out_dir / 'junit.xml'}")
-    _end_with(verdict_mod.of_run(run), label, out_dir / "results.json")
+    verdicts = []
+    for a in arches:  # one after the other: one guest at a time
+        out_dir = _arch_dir(out, Path("out") / f"test-{label}-{a.name}", a, len(arches))
+        run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
+        _print_cases(run.suites[0])
+        _print_rates(run.suites[0])
+        print(f"junit: {out_dir / 'junit.xml'}")
+        verdicts.append((verdict_mod.of_run(run), out_dir / "results.json"))
+    worst_verdict, where = max(verdicts, key=lambda v: v[0].exit_code)
+    _end_with(worst_verdict, label, where)
+
+
+def _arch_dir(out: Path | None, default: Path, a: config.Arch, count: int) -> Path:
+    """--out DIR as given for one arch, DIR/<arch> for several; else the command's default."""
+    return ((out / a.name if count > 1 else out) if out else default).resolve()
 
 
 def _select_suites(lay: config.Layout, names: list[str] | None, repeat: int | None,
@@ -424,18 +534,26 @@ def triage_cmd(
 @app.command("run", no_args_is_help=True)
 @guarded
 def run_cmd(
-    series: str = typer.Option(..., "--series", help="The series to validate."),
+    series: Optional[str] = typer.Option(None, "--series", help="The series to validate."),
+    range_: Optional[str] = RANGE,
     arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
-    repeat: int = typer.Option(2, "--repeat", min=1, help="Interleaved baseline/patched boots per side (the first "
-                               "runs every suite, the others test_workqueue for the A/B table)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: the suites "
+                                              "whose paths in configs/suites.yaml the series changes)."),
+    repeat: str = typer.Option("auto", "--repeat", callback=_repeat, help="Interleaved baseline/patched pairs for "
+                               "the A/B: N, or auto (until every scope's 95% CI is within --ab-target, or "
+                               "--ab-budget runs out)."),
+    ab_target: float = typer.Option(sampling_mod.DEFAULT_TARGET * 100, "--ab-target", min=0.1,
+                                    help="--repeat auto: the CI half-width to reach in every scope, percent."),
+    ab_budget: float = typer.Option(sampling_mod.DEFAULT_BUDGET, "--ab-budget", min=0,
+                                    help="--repeat auto: seconds of A/B pairs at most (2 pairs always run)."),
     param: Optional[list[str]] = PARAM,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also copy the JUnit file here."),
     max_regression: float = typer.Option(5.0, "--max-regression", help="Allowed throughput loss, percent."),
-    perf_flavor: Optional[str] = typer.Option(None, "--perf-flavor", help="Flavour for the A/B runs, e.g. perf."),
+    perf_flavor: str = typer.Option("lockstat", "--perf-flavor", help="Flavour for the A/B runs (throughput and "
+                                    "lock_stat); 'none' compares on --flavor itself."),
     each_patch: bool = typer.Option(False, "--each-patch", help="Name the first patch of each new finding."),
     accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
@@ -447,28 +565,30 @@ def run_cmd(
     lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
-    lay = layout()
+    given = _given(series, None, range_, tree_path)
+    lay, series = given.layout, given.series
     s = config.load_series(lay, series)
     flavors = config.load_flavors(lay)
-    for name in (flavor, perf_flavor) if perf_flavor else (flavor,):
+    ab_flavor = None if perf_flavor == "none" else perf_flavor
+    for name in (flavor, ab_flavor) if ab_flavor else (flavor,):
         flavors.get(name)  # typos are E: lines before any build
     _check_sandbox(no_sandbox)
+    suites = suites_config.load_suites(lay)
+    names, skipped = (suite, {}) if suite else suites.by_paths(touched_mod.changed_paths(s.patch_paths()))
     req = abrun.RunRequest(
         series=series, arches=tuple(config.select_arches(lay, arch)), flavor=flavor,
-        topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(_select_suites(lay, suite, None, param)),
-        repeat=max(repeat, 1), out_dir=(out or Path("out") / f"run-{series}").resolve(),
-        max_regression=max_regression / 100, perf_flavor=perf_flavor, each_patch=each_patch, tree_path=tree_path,
+        topology=topology_mod.load_topologies(lay).get(topology), suites=tuple(suites.resolve(names, None, param)),
+        repeat=repeat, ab_target=ab_target / 100, ab_budget=ab_budget, out_dir=(out or Path("out") / f"run-{series}").resolve(),
+        max_regression=max_regression / 100, perf_flavor=ab_flavor, each_patch=each_patch, tree_path=tree_path,
         accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict, lock_timeout=lock_timeout,
-        touches=_touches_of(s),
+        touches=_touches_of(s), onto=given.onto, range=given.range, skipped=skipped,
     )
+    for name, why in skipped.items():
+        ui.info(f"skipping {name}: {why}")
     with ui.Progress(plain=ci) as progress:
         run_result, outcomes = abrun.run(lay, req, progress)
     for o in outcomes:
-        if o.comparison:
-            runs = max(max(r.n_baseline, r.n_patched) for r in o.comparison)
-            print(f"\n{o.arch}: test_workqueue, baseline vs {series}, median of up to {runs} run(s) each"
-                  + (f"  [{o.label}]" if o.label else ""))
-            print(ui.table(compare_mod.TABLE_HEADERS, compare_mod.table_rows(o.comparison)))
+        _print_ab(o, series)
         _print_classified(o)
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
@@ -480,9 +600,23 @@ def run_cmd(
     _end_with(verdict_mod.of_run(run_result), series, req.out_dir / "summary.md")
 
 
-def _touches_of(s: config.Series) -> Callable[[triage_mod.Finding], str]:
-    from pipeline.analysis import touched as touched_mod
+def _print_ab(o: abrun.ArchOutcome, series: str) -> None:
+    """The throughput table, how its pairs were chosen, and the lock_stat table."""
+    note = f"  [{o.label}]" if o.label else ""
+    if o.comparison:
+        runs = max(max(r.n_baseline, r.n_patched) for r in o.comparison)
+        print(f"\n{o.arch}: test_workqueue, baseline vs {series}, geometric mean of up to {runs} run(s) each "
+              f"({compare_mod.METHOD}){note}")
+        print(ui.table(compare_mod.TABLE_HEADERS, compare_mod.table_rows(o.comparison)))
+    if o.sampling:
+        ui.info(f"{o.arch}: A/B {sampling_mod.describe(o.sampling)}")
+    if o.locks:
+        print(f"\n{o.arch}: /proc/lock_stat per acquisition, baseline vs {series}, whole test_workqueue runs "
+              f"({compare_mod.METHOD.replace('items/s', 'values').replace('scopes', 'rows')}){note}")
+        print(ui.table(lockab.TABLE_HEADERS, lockab.table_rows(o.locks)))
 
+
+def _touches_of(s: config.Series) -> Callable[[triage_mod.Finding], str]:
     changes = touched_mod.changes_of(s.patch_paths())
     return lambda f: touched_mod.describe(touched_mod.touches(f, changes))
 
@@ -522,7 +656,7 @@ def _end_with(verdict: verdict_mod.Verdict, name: str, summary: Path) -> None:
 def noise_cmd(
     base: bool = typer.Option(False, "--base", help="The base kernel (required: the noise of a base tree)."),
     boots: int = typer.Option(0, "--boots", min=0, help="Boot the base N more times first (each adds to the history)."),
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64 or arm64."),
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run per boot (repeatable; default: all)."),
@@ -538,13 +672,20 @@ def noise_cmd(
     if not base:
         raise UsageError(detail="--base: wqci noise measures the base kernel; give --base")
     lay = layout()
-    a = config.load_arch(lay, arch)
-    req = noise_mod.NoiseRequest(arch=a, topology=topology_mod.load_topologies(lay).get(topology), flavor=flavor,
-                                 suites=tuple(_select_suites(lay, suite, None, param)), boots=boots,
-                                 out_dir=(out or lay.cache / "runs" / f"noise-{a.name}").resolve(), accel=accel,
-                                 sandbox=not no_sandbox, tree_path=tree_path)
+    arches = config.select_arches(lay, arch)
+    topo = topology_mod.load_topologies(lay).get(topology)
+    suites = tuple(_select_suites(lay, suite, None, param))
+    config.load_flavors(lay).get(flavor)
     if boots:
         _check_sandbox(no_sandbox)
+    for a in arches:
+        req = noise_mod.NoiseRequest(arch=a, topology=topo, flavor=flavor, suites=suites, boots=boots,
+                                     out_dir=_arch_dir(out, lay.cache / "runs" / f"noise-{a.name}", a, len(arches)),
+                                     accel=accel, sandbox=not no_sandbox, tree_path=tree_path)
+        _noise_one(lay, req, write_known)
+
+
+def _noise_one(lay: config.Layout, req: noise_mod.NoiseRequest, write_known: Path | None) -> None:
     result = noise_mod.noise(lay, req, ui.info)
     print(f"{result.key.describe()}: {result.boots} boot(s) in the history")
     print(ui.table(("finding", "where", "seen", "rate (95%)", "fingerprint"),
@@ -573,6 +714,8 @@ def bisect_cmd(
     tree_path: Optional[Path] = typer.Option(None, "--tree", help="Bisect a range of this git checkout instead."),
     good: Optional[str] = typer.Option(None, "--good", help="With --tree: a good revision."),
     bad: Optional[str] = typer.Option(None, "--bad", help="With --tree: a bad revision."),
+    range_: Optional[str] = typer.Option(None, "--range", help="With --tree: the commits BASE..HEAD, BASE the good end "
+                                         "(instead of --good/--bad)."),
     build_fails: bool = typer.Option(False, "--build-fails", help="Bad: the build fails."),
     finding: Optional[str] = typer.Option(None, "--finding", help="Bad: a finding whose fingerprint is this, or "
                                           "whose 'kind: title' matches this regex, appears."),
@@ -582,7 +725,7 @@ def bisect_cmd(
     suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates)."),
     param: Optional[list[str]] = PARAM,
     repeat: int = typer.Option(1, "--repeat", min=1, help="Runs per step: bad if any run is bad, good if all pass."),
-    arch: str = ARCH,
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/bisect-<name>)."),
@@ -590,20 +733,52 @@ def bisect_cmd(
 ) -> None:
     """Find the first patch (or commit) where a predicate turns bad; every step is an incremental build."""
     lay = layout()
+    if range_ is not None:
+        good, bad = _range_ends(range_, series, tree_path, good, bad)
     predicate = bisect_mod.parse_predicate(build_fails, finding, suite_fails, metric, threshold)
-    req = bisect_steps.BisectRequest(
-        predicate=predicate, arch=config.load_arch(lay, arch), flavor=config.load_flavors(lay).get(flavor),
+    arches = config.select_arches(lay, arch)
+    reqs = [bisect_steps.BisectRequest(
+        predicate=predicate, arch=a, flavor=config.load_flavors(lay).get(flavor),
         topology=topology_mod.load_topologies(lay).get(topology),
         suites=bisect_steps.suites_for(lay, predicate, suite, param), series=series, tree_path=tree_path, good=good,
-        bad=bad, repeat=repeat, sandbox=not no_sandbox, out_dir=out)
+        bad=bad, repeat=repeat, sandbox=not no_sandbox, out_dir=_bisect_dir(out, series, tree_path, a, len(arches)))
+        for a in arches]
     _check_sandbox(no_sandbox)
-    outcome = bisect_steps.run_bisect(lay, req, ui.info)
-    print(f"{len(outcome.result.steps)} step(s); junit: {outcome.junit}")
-    if outcome.culprit is None:
-        ui.error(outcome.result.message)
+    found = [_bisect_one(lay, req, len(arches) > 1) for req in reqs]
+    if not all(found):
         raise typer.Exit(1)
+
+
+def _range_ends(range_: str, series: str | None, tree_path: Path | None, good: str | None,
+                bad: str | None) -> tuple[str, str]:
+    """bisect --tree PATH --range BASE..HEAD: the range's commits, BASE the good end, HEAD the bad."""
+    if series or good or bad:
+        raise UsageError(detail=f"--range {range_}: give it instead of --series, --good and --bad")
+    if tree_path is None:
+        raise UsageError(detail=f"--range {range_}: give --tree PATH, the checkout the range is in")
+    rng = branch.resolve(tree_path, range_)
+    return rng.base, rng.head
+
+
+def _bisect_dir(out: Path | None, series: str | None, tree_path: Path | None, a: config.Arch,
+                count: int) -> Path | None:
+    """Several arches bisect into a directory each (the default is bisect_steps')."""
+    if count == 1:
+        return out
+    return (out or Path("out") / f"bisect-{series or (tree_path.name if tree_path else 'tree')}") / a.name
+
+
+def _bisect_one(lay: config.Layout, req: bisect_steps.BisectRequest, named: bool) -> bool:
+    """One arch's bisect and its culprit; False when it found none."""
+    prefix = f"{req.arch.name}: " if named else ""
+    outcome = bisect_steps.run_bisect(lay, req, ui.info)
+    print(f"{prefix}{len(outcome.result.steps)} step(s); junit: {outcome.junit}")
+    if outcome.culprit is None:
+        ui.error(prefix + outcome.result.message)
+        return False
     label, commit = outcome.result.culprit
-    print(f"culprit: {label} {commit}\nevidence:\n{outcome.culprit.evidence[:3000]}")
+    print(f"{prefix}culprit: {label} {commit}\nevidence:\n{outcome.culprit.evidence[:3000]}")
+    return True
 
 
 # ---------------------------------------------------------------- nightly

@@ -13,7 +13,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 
 import yaml
 
-from pipeline.model.errors import ConfigError, UnknownName
+from pipeline.model.errors import ConfigError, UnknownName, UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,11 @@ class Layout:
 
     root: Path = PROJECT_ROOT
     cache: Path = field(default_factory=lambda: default_cache())
+    # the user's own series (`wqci series import` writes here): $WQCI_SERIES
+    series_home: Path = field(default_factory=lambda: default_series_home())
+    # series given on the command line (`--tree PATH --range BASE..HEAD`), found by name
+    # like the others so that every job takes them as it takes any series
+    given: tuple["Series", ...] = ()
 
     @property
     def configs(self) -> Path:
@@ -31,7 +36,8 @@ class Layout:
 
     @property
     def patches(self) -> Path:
-        # WQCI_PATCHES points at another patches/ directory (e.g. tests/data/series)
+        """The series that ship with wqci (WQCI_PATCHES points at another such directory,
+        e.g. tests/data/series)."""
         env = os.environ.get("WQCI_PATCHES")
         return Path(env).resolve() if env else self.root / "patches"
 
@@ -46,6 +52,15 @@ def default_cache() -> Path:
         return Path(env).expanduser().resolve()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "wqci"
+
+
+def default_series_home() -> Path:
+    """$WQCI_SERIES, else $XDG_DATA_HOME/wqci/series (~/.local/share/wqci/series)."""
+    env = os.environ.get("WQCI_SERIES")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "wqci" / "series"
 
 
 # ---------------------------------------------------------------- YAML helpers
@@ -210,6 +225,7 @@ class PatchRef:
     file: str
     subject: str
     message_id: str = ""
+    trailers: tuple[str, ...] = ()  # collected from replies on the list (already in the patch file)
 
 
 @dataclass(frozen=True)
@@ -223,7 +239,7 @@ class Series:
     name: str
     title: str
     version: int
-    base: str
+    base: str  # the tree in configs/trees.yaml
     author: str
     date: str
     description: str
@@ -233,6 +249,10 @@ class Series:
     reconstruction: str
     rebase: str
     directory: Path
+    base_commit: str = ""  # the posting's `base-commit:`: applied there when the tree has it
+    prerequisite_patch_ids: tuple[str, ...] = ()  # `prerequisite-patch-id:` lines (recorded, not applied)
+    cover_file: str = ""  # the cover letter, as mailed, beside the patches
+    cover_message_id: str = ""
 
     def patch_paths(self) -> list[Path]:
         return [self.directory / p.file for p in self.patches]
@@ -240,7 +260,7 @@ class Series:
 
 SERIES_KEYS = {
     "name", "title", "version", "base", "author", "date", "description", "links",
-    "patches", "claims", "reconstruction", "rebase",
+    "patches", "claims", "reconstruction", "rebase", "base_commit", "prerequisite_patch_ids", "cover",
 }
 
 
@@ -249,8 +269,9 @@ def load_series_file(path: Path) -> Series:
     f.check_keys(SERIES_KEYS)
     patches = []
     for p in f.items("patches"):
-        p.check_keys({"file", "subject", "message_id"})
-        ref = PatchRef(file=p.str("file"), subject=p.str("subject"), message_id=p.str("message_id", ""))
+        p.check_keys({"file", "subject", "message_id", "trailers"})
+        ref = PatchRef(file=p.str("file"), subject=p.str("subject"), message_id=p.str("message_id", ""),
+                       trailers=p.strs("trailers", ()))
         if not (path.parent / ref.file).is_file():
             raise ConfigError(path=path, detail=f"field '{p.where}.file': {ref.file} does not exist")
         patches.append(ref)
@@ -260,6 +281,10 @@ def load_series_file(path: Path) -> Series:
     for c in f.items("claims", []):
         c.check_keys({"claim", "measure"})
         claims.append(Claim(claim=c.str("claim"), measure=c.str("measure")))
+    cover = f.sub("cover", {})
+    cover.check_keys({"file", "message_id"})
+    if cover.str("file", "") and not (path.parent / cover.str("file")).is_file():
+        raise ConfigError(path=path, detail=f"field 'cover.file': {cover.str('file')} does not exist")
     name = f.str("name")
     if name != path.parent.name:
         raise ConfigError(path=path, detail=f"field 'name': '{name}' differs from the directory name '{path.parent.name}'")
@@ -277,20 +302,52 @@ def load_series_file(path: Path) -> Series:
         reconstruction=f.str("reconstruction", "").strip(),
         rebase=f.str("rebase", "").strip(),
         directory=path.parent,
+        base_commit=f.str("base_commit", ""),
+        prerequisite_patch_ids=f.strs("prerequisite_patch_ids", ()),
+        cover_file=cover.str("file", ""),
+        cover_message_id=cover.str("message_id", ""),
     )
 
 
+@dataclass(frozen=True)
+class SeriesEntry:
+    """Where a series named NAME comes from. A user's series shadows a bundled one of the
+    same name (`wqci series import` refuses to create such a name, but one can appear when a
+    later wqci ships a series the user already has)."""
+
+    name: str
+    origin: str  # "bundled", "user" or "given" (--range)
+    path: Path  # its series.yaml (for a given series: its directory)
+    shadowed: bool = False  # a series of the same name from a later source wins
+
+
+def series_entries(layout: Layout) -> list[SeriesEntry]:
+    """Every series wqci can find, sorted by name; the one that --series NAME resolves to is
+    the last of its name (given > user > bundled)."""
+    found: list[SeriesEntry] = []
+    for origin, where in (("bundled", layout.patches), ("user", layout.series_home)):
+        if where.is_dir():
+            found += [SeriesEntry(p.parent.name, origin, p) for p in sorted(where.glob("*/series.yaml"))]
+    found += [SeriesEntry(s.name, "given", s.directory) for s in layout.given]
+    winners = {e.name: e for e in found}  # later sources win
+    return sorted((e if winners[e.name] is e else replace(e, shadowed=True) for e in found),
+                  key=lambda e: (e.name, e.shadowed is False))
+
+
 def series_names(layout: Layout) -> list[str]:
-    if not layout.patches.is_dir():
-        return []
-    return sorted(p.parent.name for p in layout.patches.glob("*/series.yaml"))
+    return sorted({e.name for e in series_entries(layout)})
 
 
 def load_series(layout: Layout, name: str) -> Series:
-    path = layout.patches / name / "series.yaml"
-    if not path.is_file():
-        pick("series", name, {n: None for n in series_names(layout)}, layout.patches)
-    return load_series_file(path)
+    """The series --series NAME means: one given on the command line, a user's, or a bundled one."""
+    given = next((s for s in layout.given if s.name == name), None)
+    if given is not None:
+        return given
+    entry = next((e for e in series_entries(layout) if e.name == name and not e.shadowed), None)
+    if entry is None:
+        where = f"{layout.patches} and {layout.series_home}"
+        pick("series", name, {n: None for n in series_names(layout)}, where)
+    return load_series_file(entry.path)
 
 
 # ---------------------------------------------------------------- arches
@@ -347,8 +404,14 @@ def load_arch(layout: Layout, name: str) -> Arch:
 
 
 def select_arches(layout: Layout, spec: str) -> list[Arch]:
-    """`x86_64`, `x86_64,arm64` or `all`."""
-    names = arch_names(layout) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    """`x86_64`, `x86_64,arm64` or `all` (in a list too), each arch once, in the order given."""
+    names: list[str] = []
+    for item in (n.strip() for n in spec.split(",")):
+        for name in arch_names(layout) if item == "all" else [item] if item else []:
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise UsageError(detail=f"--arch {spec!r}: give x86_64, arm64, a comma list, or all")
     return [load_arch(layout, n) for n in names]
 
 

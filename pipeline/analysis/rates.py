@@ -1,13 +1,13 @@
 """How often a repeated case failed, with an exact binomial bound on the rate.
 
-`--repeat N` names the runs of a case `name#1` .. `name#N`. For k failures in N
+`--repeat N` numbers the runs of a case 1 .. N (`Case.runs`, JUnit names `name#1` ..
+`name#N`); the runs of one case share its `stem`. For k failures in N
 runs the bound is Clopper-Pearson at 95%: one-sided when nothing failed (the
 "rule of three": 0 of N gives a rate below about 3/N), two-sided otherwise.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -16,7 +16,6 @@ from scipy.stats import beta
 from pipeline.model.status import Status
 from pipeline.model.cases import Case
 
-RUN_RE = re.compile(r"^(?P<stem>.+)#\d+$")
 CONFIDENCE = 0.95
 # metrics that count events: their totals over the runs are worth reporting
 EVENT_METRICS = ("stranded", "culled_kicked", "culled_new", "lost_wakeups")
@@ -61,12 +60,11 @@ def bounds(failed: int, runs: int, confidence: float = CONFIDENCE) -> tuple[floa
 
 
 def repeated(cases: Iterable[Case], confidence: float = CONFIDENCE) -> list[Rate]:
-    """One Rate per case that ran more than once (names ending in #k), in first-seen order."""
+    """One Rate per case that ran more than once (numbered runs), in first-seen order."""
     groups: dict[str, list[Case]] = {}
     for case in cases:
-        m = RUN_RE.match(case.name)
-        if m:
-            groups.setdefault(m.group("stem"), []).append(case)
+        if case.run is not None:
+            groups.setdefault(case.stem, []).append(case)
     out = []
     for stem, runs in groups.items():
         if len(runs) < 2:

@@ -443,3 +443,15 @@ def describe(found: Sequence[Touch]) -> str:
         note = "; only in ? frames" if t.guessed else ""
         parts.append(f"{name} (changed by {', '.join(t.labels)}{note})")
     return "touches " + ", ".join(parts)
+
+
+def changed_paths(patch_files: Sequence[Path]) -> list[str]:
+    """Every path a series adds, changes, renames or removes, in first-seen order
+    (what selects the default suites of `wqci run`, configs/suites.yaml `paths`)."""
+    out: list[str] = []
+    for path in patch_files:
+        for diff in parse_diff(path.read_text(encoding="utf-8", errors="replace")):
+            for name in (diff.old, diff.new):
+                if name and name not in out:
+                    out.append(name)
+    return out

@@ -413,6 +413,27 @@ class Verdict:
         return self.failed is None
 
 
+def patch_request(base: BuildRequest, commits: Sequence[tuple[str, str]], i: int) -> BuildRequest:
+    """The build of the series up to and including its i-th (0-based) patch."""
+    label, commit = commits[i]
+    return replace(base, label=label, commit=commit, patches=tuple(c for _, c in commits[: i + 1]))
+
+
+def first_breaking(layout: Layout, base: BuildRequest, commits: Sequence[tuple[str, str]],
+                   on_line: LineSink | None = None, force: bool = False) -> tuple[list[BuildResult], int | None]:
+    """Build the patches in order, each in the slot on top of the last (incremental),
+    and stop at the first that does not build: the builds, and the index of that
+    patch in commits (None when every patch builds). The one first-breaking-patch
+    search, for `wqci build --each-patch` and for a failed build of a series' head."""
+    results = []
+    for i in range(len(commits)):
+        result = build(layout, patch_request(base, commits, i), on_line, force)
+        results.append(result)
+        if result.status is not Status.PASS:
+            return results, i
+    return results, None
+
+
 def build_series(layout: Layout, base: BuildRequest, commits: Sequence[tuple[str, str]], each_patch: bool,
                  on_line: LineSink | None = None, force: bool = False) -> Verdict:
     """Build the series' head (or, with each_patch, every patch in order).
@@ -427,22 +448,18 @@ def build_series(layout: Layout, base: BuildRequest, commits: Sequence[tuple[str
         if result.status is Status.PASS:
             return Verdict((result,), f"base builds ({where})")
         return Verdict((result,), f"the base tree does not build ({where}): {first_errors(result)}", result)
-    steps = commits if each_patch else commits[-1:]
-    results = []
-    for label, commit in steps:
-        patches = tuple(c for _, c in commits[: commits.index((label, commit)) + 1])
-        result = build(layout, replace(base, label=label, commit=commit, patches=patches), on_line, force)
-        results.append(result)
-        if result.status is Status.PASS:
-            continue
-        if each_patch:
-            return Verdict(tuple(results), f"{label} is the first patch that breaks the build ({where}): "
-                           f"{first_errors(result)}", result)
-        base_result = build(layout, base, on_line, force)
-        results.append(base_result)
-        if base_result.status is Status.PASS:
-            return Verdict(tuple(results), f"the base builds but {base.series} does not ({where}): "
-                           f"{first_errors(result)}", result)
-        return Verdict(tuple(results), f"the base tree itself does not build ({where}): "
-                       f"{first_errors(base_result)}", base_result)
-    return Verdict(tuple(results), f"{base.series} builds ({where})")
+    if each_patch:
+        results, broken = first_breaking(layout, base, commits, on_line, force)
+        if broken is None:
+            return Verdict(tuple(results), f"{base.series} builds ({where})")
+        return Verdict(tuple(results), f"{commits[broken][0]} is the first patch that breaks the build ({where}): "
+                       f"{first_errors(results[-1])}", results[-1])
+    head = build(layout, patch_request(base, commits, len(commits) - 1), on_line, force)
+    if head.status is Status.PASS:
+        return Verdict((head,), f"{base.series} builds ({where})")
+    base_result = build(layout, base, on_line, force)
+    if base_result.status is Status.PASS:
+        return Verdict((head, base_result), f"the base builds but {base.series} does not ({where}): "
+                       f"{first_errors(head)}", head)
+    return Verdict((head, base_result), f"the base tree itself does not build ({where}): "
+                   f"{first_errors(base_result)}", base_result)

@@ -1,16 +1,17 @@
 """Applying a series the b4 way: each patch fed to `git am -3` on stdin, in a
-worktree under the cache that the user's branches never see.
+worktree under the cache that the user's branches never see; on the series'
+`base-commit:` when the tree has it (base_choice, the one place that decides).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.intake import tree as trees
-from pipeline.config import Layout, PatchRef, Series
+from pipeline.config import Layout, PatchRef, Series, load_trees
 from pipeline.model.errors import ApplyFailed
 from pipeline.model.status import Status
 
@@ -52,6 +53,53 @@ class Hunk:
     old_start: int
     header: str
     old_lines: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class BaseChoice:
+    """Where a series goes: on its `base-commit:` when the tree has it, else on the tree as given."""
+
+    commit: str  # the commit to apply on ("" for a configured tree not fetched yet: its import commit)
+    found: bool  # the series' base-commit is in the tree and is that commit
+    line: str  # one line for the user; "" when the series names no base-commit
+
+
+def base_choice(s: Series, info: trees.TreeInfo) -> BaseChoice:
+    """The one decision about a series' base. A configured tree is a Debian source package
+    imported as one commit of wqci's own, so no upstream base-commit can be in it; a user's
+    checkout is asked with git."""
+    if not s.base_commit:
+        return BaseChoice(info.commit, False, "")
+    if info.user:
+        done = trees.git(info.repo, "rev-parse", "--verify", "--quiet", f"{s.base_commit}^{{commit}}", check=False)
+        if done.returncode == 0:
+            commit = done.stdout.strip()
+            return BaseChoice(commit, True, f"{s.name}: applying on its base-commit {commit[:12]} (in {info.repo})")
+        why = f"not in {info.repo}"
+    else:
+        why = f"not in tree {info.name} (a Debian source import, without upstream history)"
+    return BaseChoice(info.commit, False, f"{s.name}: base-commit {s.base_commit[:12]} is {why}; "
+                      f"applying on {info.name} {info.version} instead")
+
+
+def on_base(s: Series, info: trees.TreeInfo) -> trees.TreeInfo:
+    """info moved to the series' base-commit when the tree has it; info itself otherwise."""
+    choice = base_choice(s, info)
+    if not choice.found:
+        return info
+    return replace(info, commit=choice.commit, version=choice.commit[:12] if info.user else info.version)
+
+
+def announce_base(layout: Layout, s: Series, tree_path: Path | None) -> BaseChoice:
+    """base_choice before any work (no fetch): for the `I:`/`W:` line a command prints first."""
+    if not s.base_commit:
+        return BaseChoice("", False, "")
+    if tree_path is not None:
+        return base_choice(s, trees.user_tree(tree_path))
+    tree = load_trees(layout).get(s.base)
+    info = trees.fetched(layout, tree) or trees.TreeInfo(tree.name, trees.tree_path(layout, tree.name), "",
+                                                          tree.version)
+    return base_choice(s, info)
 
 
 def worktree_dir(layout: Layout, info: trees.TreeInfo, series: Series) -> Path:

@@ -121,14 +121,13 @@ def judge(predicate: Predicate, suite: SuiteResult, build_ok: bool, build_messag
                 return Observation(True, f"{f.kind}: {f.title} [{f.fingerprint}]\n{f.text}")
         return Observation(False, f"{len(suite.findings)} finding(s), none matching")
     if predicate.kind == "suite":
-        cases = [c for c in suite.cases if c.name.split(".")[0].split("#")[0] == predicate.suite]
+        cases = [c for c in suite.cases if c.suite == predicate.suite]
         failed = [c for c in cases if c.status in (Status.FAIL, Status.ERROR)]
         if not cases:
             return Observation(False, f"suite {predicate.suite} did not run")
         return Observation(bool(failed), "; ".join(f"{c.name}: {c.message}" for c in failed) or "passed")
-    suite_name, case_name, metric = predicate.metric.split(".")
-    values = [c.metrics[metric] for c in suite.cases
-              if c.name.split("#")[0] == f"{suite_name}.{case_name}" and metric in c.metrics]
+    test, _, metric = predicate.metric.rpartition(".")  # SUITE.CASE and METRIC, as parse_predicate checked
+    values = [c.metrics[metric] for c in suite.cases if c.test == test and metric in c.metrics]
     if not values:
         return Observation(False, f"no {predicate.metric} measured")
     value = statistics.median(values)

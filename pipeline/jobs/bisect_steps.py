@@ -11,6 +11,7 @@ from typing import Sequence
 
 from pipeline import config
 from pipeline.build import kernel as build_mod
+from pipeline.guest import boot as boot_mod
 from pipeline.intake import tree as trees
 from pipeline.model import results
 from pipeline.jobs import prepare
@@ -146,7 +147,10 @@ class StepPlan:
     accel: str = "auto"
 
 
-def evaluator(layout: config.Layout, plan: StepPlan, predicate: Predicate, progress: Progress) -> Evaluate:
+def evaluator(layout: config.Layout, plan: StepPlan, predicate: Predicate, progress: Progress,
+              booted: testrun.Booter = boot_mod.booted) -> Evaluate:
+    """One step: an incremental build of the commit in the slot, then for a guest predicate a
+    boot (started by booted) with the plan's suites; judged by the predicate."""
     counter = {"n": 0, "reference": None}
 
     def evaluate(label: str, commit: str) -> Observation:
@@ -162,7 +166,7 @@ def evaluator(layout: config.Layout, plan: StepPlan, predicate: Predicate, progr
             step_dir = plan.out_dir / f"step-{counter['n']}"
             treq = testrun.TestRequest(arch=plan.arch, topology=plan.topology, build=built, suites=plan.suites,
                                        out_dir=step_dir, accel=plan.accel)
-            testrun.run_variant(layout, treq, suite, progress)
+            testrun.run_variant(layout, treq, suite, progress, booted=booted)
         return judge(predicate, suite, ok, message, counter["reference"])
 
     def reference(label: str, commit: str) -> float | None:
@@ -182,9 +186,9 @@ def to_run(result: BisectResult, name: str) -> results.Run:
     suite = results.SuiteResult(name=f"bisect/{name}")
     for i, step in enumerate(result.steps, 1):
         # a bad step is what the bisect was looking for, not a failure of the bisect
-        suite.cases.append(Case(f"step{i}.{step.label}", Status.PASS, step.duration,
+        suite.cases.append(Case(f"step{i}", Status.PASS, step.duration,
                                 f"{'bad' if step.bad else 'good'} ({step.confidence()})", step.evidence[:20000],
-                                properties={"commit": step.commit, "bad": str(step.bad).lower()}))
+                                properties={"commit": step.commit, "bad": str(step.bad).lower()}, case=step.label))
     culprit_status = Status.FAIL if result.culprit else Status.PASS
     suite.cases.append(Case("culprit", culprit_status, 0.0, result.message,
                             next((s.evidence for s in result.steps if result.culprit and s.commit == result.culprit[1]),

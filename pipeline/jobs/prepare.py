@@ -11,7 +11,7 @@ stop at the first failure: `wqci apply`, `wqci build` and `wqci bisect`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import config
@@ -34,6 +34,7 @@ class Variant:
     amplify: bool = False  # the carry patch of configs/amplify.yaml on top
     ccache_remote: str = ""  # ccache's remote_storage (a nightly matrix's ccache.remote_storage)
     lock_timeout: float = build_mod.LOCK_TIMEOUT  # wait this long for another wqci in the slot
+    onto: str | None = None  # this revision of the tree (wqci run's baseline: where the series is applied)
 
 
 @dataclass
@@ -68,10 +69,12 @@ class Checkout:
 def locate(layout: config.Layout, series: str | None, tree_path: Path | None, onto: str | None = None,
            log_path: Path | None = None) -> tuple[config.Series | None, trees.TreeInfo]:
     """The series (None for the base) and the tree it applies to: its base tree from
-    configs/trees.yaml (fetched once), or the user's checkout; at onto if given."""
+    configs/trees.yaml (fetched once), or the user's checkout; at onto if given, else at the
+    series' base-commit when the tree has it."""
     s = config.load_series(layout, series) if series else None
     tree_cfg = config.load_trees(layout).get(s.base if s else None)
-    return s, trees.resolve(layout, tree_cfg, tree_path, onto, log_path=log_path)
+    info = trees.resolve(layout, tree_cfg, tree_path, onto, log_path=log_path)
+    return s, (series_mod.on_base(s, info) if s is not None and onto is None else info)
 
 
 def checkout(layout: config.Layout, series: str | None, tree_path: Path | None = None, onto: str | None = None,
@@ -93,7 +96,7 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     flavors = config.load_flavors(layout)
     flavor = flavors.get(variant.flavor)
     started = time.monotonic()
-    s, info = locate(layout, variant.series, variant.tree_path, log_path=log_dir / "tree.log")
+    s, info = locate(layout, variant.series, variant.tree_path, variant.onto, log_path=log_dir / "tree.log")
     out = Prepared(label=s.name if s else "base")
     out.info = info
     out.stages.append(StageResult("tree", Status.PASS, time.monotonic() - started, log_dir / "tree.log",
@@ -117,20 +120,32 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
                                  series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache,
                                  ccache_remote=variant.ccache_remote, lock_timeout=variant.lock_timeout)
+    _build(layout, req, s, variant.amplify, out)
+    return out
+
+
+def _build(layout: config.Layout, req: build_mod.BuildRequest, s: config.Series | None, amplify: bool,
+           out: Prepared) -> None:
+    """The build stage; when it fails, what is to blame: the base tree, the carry patch,
+    or the first patch of the series that does not build (also as a property)."""
     result = build_mod.build(layout, req)
     out.build = result
-    out.properties.update(commit=commit, config_hash=result.config_hash,
+    out.properties.update(commit=req.commit, config_hash=result.config_hash,
                           toolchain=result.info.get("key", {}).get("toolchain", {}).get("cc", ""))
+    props = {"cached": str(result.cached).lower(), "compiled_objects": str(result.compiled)}
     if result.status is Status.PASS:
         message = "cached" if result.cached else f"{result.compiled} objects compiled"
+    elif amplify:
+        message = f"the tree with the carry patch does not build: {build_mod.first_errors(result)}"
+    elif s is None:
+        message = f"the base tree does not build: {build_mod.first_errors(result)}"
     else:
-        culprit = ("the tree with the carry patch does not build" if variant.amplify
-                   else first_breaking(layout, req, out.commits, s))
-        message = f"{culprit}: {build_mod.first_errors(result)}"
+        number = first_breaking(layout, req, out.commits)
+        props["breaking_patch"] = str(number)
+        message = (f"patch {number}/{len(out.commits)} \"{s.patches[number - 1].subject}\" does not build: "
+                   f"{build_mod.first_errors(result)}")
     out.stages.append(StageResult("build", result.status, result.duration, result.log, message=message,
-                                  properties={"cached": str(result.cached).lower(),
-                                              "compiled_objects": str(result.compiled)}))
-    return out
+                                  properties=props))
 
 
 def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: Prepared, log_dir: Path) -> bool:
@@ -142,14 +157,14 @@ def _apply(layout: config.Layout, s: config.Series, info: trees.TreeInfo, out: P
         for i, ref in enumerate(s.patches, 1):
             status = Status.PASS if i < failed else Status.FAIL if i == failed else Status.SKIP
             message = str(exc) if i == failed else ("" if i < failed else "not applied: an earlier patch failed")
-            out.stages.append(StageResult(f"apply.{i}", status, 0.0, log_dir / "apply.log", message=message,
-                                          properties={"subject": ref.subject}))
+            out.stages.append(StageResult("apply", status, 0.0, log_dir / "apply.log", message=message,
+                                          properties={"subject": ref.subject}, case=str(i)))
         out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the series does not apply"))
         return False
     share = (time.monotonic() - started) / max(len(applied.patches), 1)
     for p in applied.patches:
-        out.stages.append(StageResult(f"apply.{p.number}", Status.PASS, share, log_dir / "apply.log",
-                                      message=p.ref.subject, properties={"commit": p.commit, "subject": p.ref.subject}))
+        out.stages.append(StageResult("apply", Status.PASS, share, log_dir / "apply.log", message=p.ref.subject,
+                                      properties={"commit": p.commit, "subject": p.ref.subject}, case=str(p.number)))
     out.commits = applied.labelled_commits
     out.properties["patch_commits"] = " ".join(c for _, c in out.commits)
     return True
@@ -162,12 +177,12 @@ def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, ont
     try:
         applied = series_mod.apply(layout, amp.carry, info, log_path=log_dir / "apply.log", onto=onto)
     except ApplyFailed as exc:
-        out.stages.append(StageResult("apply.carry", Status.FAIL, time.monotonic() - started, log_dir / "apply.log",
-                                      message=str(exc)))
+        out.stages.append(StageResult("apply", Status.FAIL, time.monotonic() - started, log_dir / "apply.log",
+                                      message=str(exc), case="carry"))
         out.stages.append(StageResult("build", Status.SKIP, 0.0, message="skipped: the carry patch does not apply"))
         return None
-    out.stages.append(StageResult("apply.carry", Status.PASS, time.monotonic() - started, log_dir / "apply.log",
-                                  message=amp.carry.title, properties={"commit": applied.head}))
+    out.stages.append(StageResult("apply", Status.PASS, time.monotonic() - started, log_dir / "apply.log",
+                                  message=amp.carry.title, properties={"commit": applied.head}, case="carry"))
     out.properties.update(amplify=amp.carry.name, amplify_commit=applied.head, amplify_cmdline=" ".join(amp.cmdline))
     return applied.head
 
@@ -182,7 +197,8 @@ def built(prepared: Prepared) -> build_mod.BuildResult:
     """The kernel of a prepared variant, or BuildFailed naming the stage that failed."""
     failed = next((st for st in prepared.stages if st.status is Status.FAIL), None)
     if failed is not None:
-        raise BuildFailed(detail=f"{failed.name}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
+        stage = ".".join(part for part in (failed.name, failed.case) if part)  # "apply.2"
+        raise BuildFailed(detail=f"{stage}: {failed.message}" + (f"; log: {failed.log}" if failed.log else ""))
     if prepared.build is None:
         raise BuildFailed(detail=f"{prepared.label}: no kernel was built")
     return prepared.build
@@ -192,27 +208,16 @@ def prepare_commit(layout: config.Layout, base: Prepared, arch: config.Arch, lab
                    sandbox: bool = True) -> Prepared:
     """Build one intermediate commit of an applied series in the same slot (incremental)."""
     assert base.build is not None and base.info is not None
-    patches = []
-    for name, c in base.commits:
-        patches.append(c)
-        if c == commit:
-            break
-    from dataclasses import replace
-
-    req = replace(base.build.request, commit=commit, label=label, patches=tuple(patches), sandbox=sandbox)
+    upto = [c for _, c in base.commits].index(commit) + 1
+    req = replace(build_mod.patch_request(base.build.request, base.commits, upto - 1), label=label, sandbox=sandbox)
     result = build_mod.build(layout, req)
-    return Prepared(label=label, info=base.info, commits=base.commits[:len(patches)], build=result,
+    return Prepared(label=label, info=base.info, commits=base.commits[:upto], build=result,
                     properties={**base.properties, "commit": commit})
 
 
-def first_breaking(layout: config.Layout, head: build_mod.BuildRequest, commits: list[tuple[str, str]],
-                   s: config.Series | None) -> str:
-    """Name the first patch that does not build; each step is an incremental build in the slot."""
-    if s is None:
-        return "the base tree does not build"
-    # the head is known to fail: build the patches before it, in order, until one fails
-    earlier = build_mod.build_series(layout, head, commits[:-1], each_patch=True) if len(commits) > 1 else None
-    culprit = len(commits)
-    if earlier is not None and earlier.failed is not None:
-        culprit = [c for _, c in commits].index(earlier.failed.request.commit) + 1
-    return f"patch {culprit}/{len(commits)} \"{s.patches[culprit - 1].subject}\" does not build"
+def first_breaking(layout: config.Layout, head: build_mod.BuildRequest, commits: list[tuple[str, str]]) -> int:
+    """The number (1-based) of the first patch that does not build, given that the head
+    (the last of commits) does not: the patches before it are built in order, each an
+    incremental build in the slot, until one fails."""
+    _, broken = build_mod.first_breaking(layout, head, commits[:-1])
+    return len(commits) if broken is None else broken + 1

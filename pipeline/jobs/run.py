@@ -17,13 +17,16 @@ with recorded consoles.
 from __future__ import annotations
 
 import os
+import shlex
 import time
+import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from pipeline import config
-from pipeline.analysis import compare
+from pipeline.analysis import compare, lockab, sampling, seedclaims
 from pipeline.analysis import evidence
 from pipeline.analysis.evidence import Boot, Classification, FindingClass
 from pipeline.build.kernel import LOCK_TIMEOUT
@@ -32,9 +35,12 @@ from pipeline.jobs.backend import Backend, GuestBackend
 from pipeline.jobs.variant import INTERRUPTED, exercised, interrupted_during
 from pipeline.model import results
 from pipeline.model.cases import Case
+from pipeline.model.errors import WqciError
 from pipeline.model.status import Status
 from pipeline.guest.topology import Topology
+from pipeline.suites import lockstat
 from pipeline.suites.config import SuiteConfig
+from pipeline.suites import test_workqueue
 from pipeline.triage import findings as triage
 from pipeline.triage.findings import Finding
 from pipeline.model.progress import Progress
@@ -50,9 +56,12 @@ class RunRequest:
     flavor: str | None
     topology: Topology
     suites: tuple[SuiteConfig, ...]
-    repeat: int
+    repeat: int | None  # interleaved pairs; None: auto, as many as sampling.decide asks for
     out_dir: Path
     max_regression: float = 0.05
+    ab_target: float = sampling.DEFAULT_TARGET  # auto: every scope's 95% CI within ±this (a fraction)
+    ab_budget: float = sampling.DEFAULT_BUDGET  # auto: seconds of A/B pairs
+    ab_max_pairs: int = sampling.DEFAULT_MAX_PAIRS
     perf_flavor: str | None = None
     each_patch: bool = False
     tree_path: Path | None = None
@@ -63,6 +72,9 @@ class RunRequest:
     touches: Callable[[Finding], str] = lambda f: ""  # "touches kick_pool (changed by 2/2)"
     ccache_remote: str = ""  # ccache's remote_storage for both builds (a nightly matrix's)
     lock_timeout: float = LOCK_TIMEOUT  # wait this long for another wqci in a build slot
+    skipped: Mapping[str, str] = field(default_factory=dict)  # default suites not run -> why (Suites.by_paths)
+    onto: str | None = None  # with tree_path: both sides at this revision (the series' base-commit, --range's BASE)
+    range: str = ""  # --range BASE..HEAD when the series is a branch of tree_path (for reproduce.sh)
 
 
 @dataclass
@@ -87,6 +99,8 @@ class ArchOutcome:
     culprits: dict[str, str] = field(default_factory=dict)  # fingerprint -> first patch
     confirm_rounds: int = 0
     confirm_seconds: float = 0.0
+    sampling: dict = field(default_factory=dict)  # how the A/B pairs were chosen (sampling.record)
+    locks: list[lockab.LockComparison] = field(default_factory=list)  # the lock_stat A/B
 
     def of(self, cls: FindingClass) -> list[evidence.Classified]:
         return self.classification.of(cls)
@@ -96,18 +110,46 @@ def scope_metrics(suite: results.SuiteResult) -> dict[str, list[dict[str, float]
     """test_workqueue.<scope> metrics of every run, by scope."""
     out: dict[str, list[dict[str, float]]] = {}
     for case in suite.cases:
-        parts = case.name.split("#")[0].split(".")
-        if parts[0] == "test_workqueue" and len(parts) == 2 and case.metrics:
-            out.setdefault(parts[1], []).append(dict(case.metrics))
+        if case.suite == test_workqueue.NAME and case.case in test_workqueue.SCOPES and case.metrics:
+            out.setdefault(case.case, []).append(dict(case.metrics))
     return out
+
+
+def recorded(layout: config.Layout, req: RunRequest) -> dict[str, str]:
+    """The request as run properties (strings, for JUnit too): what reproduce.sh, reply.txt
+    and kcidb.json need to redo and describe this run from results.json alone. The suite
+    parameters are the effective ones, defaults included, so a later suites.yaml cannot
+    change what reproduce.sh runs."""
+    props = {
+        "series": req.series, "repeat": "auto" if req.repeat is None else str(req.repeat),
+        "ab_target": f"{req.ab_target:g}", "ab_budget": f"{req.ab_budget:g}", "run_id": uuid.uuid4().hex[:16],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "arches": ",".join(a.name for a in req.arches), "flavor": req.flavor or "",
+        "perf_flavor": req.perf_flavor or "", "topology": req.topology.name,
+        "suites": ",".join(s.name for s in req.suites),
+        "params": shlex.join(f"{s.name}.{k}={v}" for s in req.suites for k, v in s.params.items()),
+        "accel": req.accel, "tree_path": str(req.tree_path or ""), "max_regression": f"{req.max_regression:g}",
+        "confirm": str(req.confirm), "strict": str(req.strict).lower(), "each_patch": str(req.each_patch).lower(),
+    }
+    if req.range:
+        props["range"] = req.range
+    try:
+        s = config.load_series(layout, req.series)
+    except WqciError:  # a series that is not a series.yaml: the replies say the Message-IDs are unknown
+        return props
+    props["series_author"] = s.author
+    props["patch_message_ids"] = " ".join(p.message_id or "-" for p in s.patches)
+    cover = getattr(s, "cover_message_id", "")
+    if cover:
+        props["cover_message_id"] = cover
+    return props
 
 
 def run(layout: config.Layout, req: RunRequest, progress: Progress,
         backend: Backend | None = None) -> tuple[results.Run, list[ArchOutcome]]:
     """Returns the run and per-arch outcomes; results are on disk after every step."""
     backend = backend or GuestBackend(layout, req.topology, req.accel, req.sandbox)
-    run_result = results.Run(name=f"wqci run {req.series}", properties={"series": req.series,
-                                                                       "repeat": str(req.repeat)})
+    run_result = results.Run(name=f"wqci run {req.series}", properties=recorded(layout, req))
     outcomes: list[ArchOutcome] = []
 
     def checkpoint() -> None:
@@ -137,6 +179,8 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     patched_suite = _suite(req, arch, flavor_name, req.series)
     run_result.suites += [base_suite, patched_suite]
     outcome = ArchOutcome(arch=arch.name, baseline=base_suite, patched=patched_suite)
+    for name, why in req.skipped.items():  # said in every output, so nobody takes them for run and passed
+        patched_suite.cases.append(Case(name, Status.SKIP, message=f"not run: {why}"))
     outcomes.append(outcome)
     arch_dir = req.out_dir / arch.name
     progress(f"{arch.name}: tree and baseline build")
@@ -151,12 +195,18 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     past = store.boots() if store is not None else []
     listed = triage.load_known(layout.configs / "known-findings.yaml", base.info.name if base.info else "")
     ab_only = tuple(s for s in req.suites if s.parser == "test_workqueue") or req.suites
+    # with a perf flavour the A/B is measured there: here one pair for triage (confirmation adds more)
+    plan = sampling.Plan(pairs=1) if req.perf_flavor and req.repeat is None else _plan(req)
+
+    def pair(number: int) -> None:
+        # A B A B ...: slow drift of the host hits both sides alike. The first boot of
+        # each side runs every suite; the repeats only what the A/B comparison needs.
+        _pair(backend, req, arch, sides, number, req.suites if number == 1 else ab_only, arch_dir, progress, store,
+              checkpoint)
+
     try:
-        for i in range(req.repeat):
-            # A B A B ...: slow drift of the host hits both sides alike. The first boot of
-            # each side runs every suite; the repeats only what the A/B comparison needs.
-            _pair(backend, req, arch, sides, i + 1, req.suites if i == 0 else ab_only, arch_dir, progress, store,
-                  checkpoint)
+        pairs = _sample(plan, pair, sides, {} if req.perf_flavor else outcome.sampling, progress, arch.name,
+                        budget_from=1 if ab_only == req.suites else 2)
         outcome.classification = _classify(sides, past, listed, req)
         started = time.monotonic()
         for r in range(req.confirm):
@@ -165,7 +215,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
                 break
             outcome.confirm_rounds += 1
             progress(f"{arch.name}: confirming {len(pending)} finding(s), pair {r + 1}/{req.confirm}")
-            _pair(backend, req, arch, sides, req.repeat + r + 1, _where(pending, req.suites), arch_dir, progress,
+            _pair(backend, req, arch, sides, pairs + r + 1, _where(pending, req.suites), arch_dir, progress,
                   store, checkpoint, "confirm")
             outcome.classification = _classify(sides, past, listed, req)
         outcome.confirm_seconds = time.monotonic() - started
@@ -178,8 +228,9 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
         patched_suite.add_classified(outcome.classification.patched, req.strict, outcome.culprits)
     ab_base, ab_patched = base_suite, patched_suite
     if req.perf_flavor:
-        ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress, checkpoint)
-    _compare(outcome, ab_base, ab_patched, req)
+        ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress, checkpoint,
+                                       outcome.sampling)
+    _compare(outcome, ab_base, ab_patched, req, _seed(layout, req))
     return outcome
 
 
@@ -187,7 +238,7 @@ def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str |
              suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox,
-                             ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout)
+                             ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout, onto=req.onto)
     prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
                                   wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
@@ -212,8 +263,8 @@ def _pair(backend: Backend, req: RunRequest, arch: config.Arch, sides: Sequence[
                 suite.cases.append(Case(INTERRUPTED, Status.ERROR, 0.0, f"interrupted during {why} {number}"))
             raise
         finally:  # what an interrupted test saw still counts
-            if req.repeat > 1 or number > 1:  # keep case names unique across repeats
-                suite.cases[before:] = [c if c.name == INTERRUPTED else replace(c, name=f"{c.name}#{number}")
+            if req.repeat != 1 or number > 1:  # keep case names unique across repeats
+                suite.cases[before:] = [c if c.suite == INTERRUPTED else c.numbered(number)
                                         for c in suite.cases[before:]]
             found = suite.findings[seen_before:]
             side.boots.append(Boot.of(exercised(suite.cases[before:]), found))
@@ -258,8 +309,10 @@ def _first_patches(backend: Backend, req: RunRequest, arch: config.Arch, patched
 
 
 def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: config.Arch, run_result: results.Run,
-             progress: Progress, checkpoint: Callable[[], None]) -> tuple[results.SuiteResult, results.SuiteResult]:
-    """Interleaved test_workqueue runs on the sanitizer-free flavour."""
+             progress: Progress, checkpoint: Callable[[], None],
+             record: dict) -> tuple[results.SuiteResult, results.SuiteResult]:
+    """Interleaved test_workqueue runs on the sanitizer-free flavour, as many pairs as
+    the plan asks for (record: how they were chosen)."""
     flavor = config.load_flavors(layout).get(req.perf_flavor).name
     a = _suite(req, arch, flavor, "baseline")
     b = _suite(req, arch, flavor, req.series)
@@ -271,26 +324,79 @@ def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
         return a, b
     wq = tuple(s for s in req.suites if s.parser == "test_workqueue")
     sides = (Side("baseline", base, a), Side(req.series, patched, b))
-    for i in range(req.repeat):
-        _pair(backend, req, arch, sides, i + 1, wq, arch_dir, progress, None, checkpoint, "perf run")
+
+    def pair(number: int) -> None:
+        _pair(backend, req, arch, sides, number, wq, arch_dir, progress, None, checkpoint, "perf run")
+
+    _sample(_plan(req), pair, sides, record, progress, arch.name)
     return a, b
 
 
-def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResult, req: RunRequest) -> None:
-    outcome.comparison = compare.compare(scope_metrics(a), scope_metrics(b), req.max_regression)
+def _plan(req: RunRequest) -> sampling.Plan:
+    return sampling.Plan(pairs=req.repeat, target=req.ab_target, budget=req.ab_budget, max_pairs=req.ab_max_pairs)
+
+
+def _samples(sides: Sequence[Side]) -> dict[str, tuple[list[float], list[float]]]:
+    """Scope -> items/s of the baseline's runs and the patched kernel's, where both have some."""
+    a, b = (scope_metrics(side.suite) for side in sides)
+    return {s: (compare.throughputs(a[s]), compare.throughputs(b[s])) for s in a if s in b}
+
+
+def _sample(plan: sampling.Plan, pair: Callable[[int], None], sides: Sequence[Side], record: dict,
+            progress: Progress, arch: str, budget_from: int = 1) -> int:
+    """Interleaved pairs while the plan says so (sampling.decide); returns how many ran.
+    The record is brought up to date before each pair, so an interrupted run keeps it
+    too. Pairs before `budget_from` (a first pair that runs every suite, not only the
+    A/B's) do not count against the budget."""
+    pairs, spent, last = 0, 0.0, 0.0
+    while True:
+        decision = sampling.decide(plan, _samples(sides), pairs, spent, last)
+        record.update(sampling.record(plan, decision, pairs, spent))
+        if not decision.more:
+            return pairs
+        if plan.auto and pairs:
+            progress(f"{arch}: A/B {decision.detail}")
+        started = time.monotonic()
+        pair(pairs + 1)
+        pairs += 1
+        last = time.monotonic() - started
+        if pairs >= budget_from:
+            spent += last
+
+
+def _seed(layout: config.Layout, req: RunRequest) -> dict[str, float]:
+    """The seed's published gain per scope, from the series' claims (seedclaims.py)."""
+    try:
+        return seedclaims.published(config.load_series(layout, req.series).claims)
+    except WqciError:  # a series that is not a series.yaml (as in recorded())
+        return {}
+
+
+def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResult, req: RunRequest,
+             seed: Mapping[str, float]) -> None:
+    outcome.comparison = compare.compare(scope_metrics(a), scope_metrics(b), req.max_regression, seed, req.ab_target)
     accel = a.properties.get("accelerator", "tcg").split()[0]
     outcome.label = compare.representativeness(accel, req.topology.cpus, os.cpu_count() or 1)
     for row in outcome.comparison:
-        status = Status.FAIL if row.verdict == "regression" else Status.PASS
+        status = Status.FAIL if row.regressed else Status.PASS
         props = {k: (f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in row.to_dict().items()
                  if v is not None}
         if outcome.label:
             props["note"] = outcome.label
-        message = (f"{row.scope}: {row.gain:+.1f}% ({row.verdict})" if status is Status.PASS else
+        message = (f"{row.scope}: {row.gain:+.1f}%, {row.statement}" if status is Status.PASS else
                    f"{row.scope}: {row.gain:+.1f}%, beyond the allowed -{req.max_regression * 100:.0f}%")
-        b.cases.append(Case(f"ab.{row.scope}", status, 0.0, message, properties=props))
+        b.cases.append(Case("ab", status, 0.0, message, properties=props, case=row.scope))
+    outcome.locks = lockab.compare(lockab.lock_metrics(a.cases), lockab.lock_metrics(b.cases))
+    for lock in outcome.locks:  # the mechanism: informative, never a failure on its own
+        b.cases.append(Case("ab", Status.PASS, 0.0, f"{lock.lock_class} {lock.metric}: {lock.change:+.1f}%, "
+                            f"{lock.statement}", case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}",
+                            properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
+                                        for k, v in lock.to_dict().items() if v is not None}))
     if outcome.label:
         b.properties["ab_note"] = outcome.label
+    if outcome.sampling:
+        b.properties["ab_pairs"] = str(outcome.sampling["pairs"])
+        b.properties["ab_stopped"] = f"{outcome.sampling['stopped']}: {outcome.sampling['detail']}"
 
 
 def write(run_result: results.Run, outcomes: list[ArchOutcome], req: RunRequest) -> None:
@@ -313,9 +419,11 @@ def _outcome_dict(o: ArchOutcome) -> dict:
 
     return {
         "arch": o.arch, "note": o.label, "comparison": [r.to_dict() for r in o.comparison],
+        "lock_comparison": [r.to_dict() for r in o.locks],
         "new_findings": rows(o.of(FindingClass.NEW)),
         "unconfirmed_findings": rows(o.of(FindingClass.UNCONFIRMED)),
         "preexisting_findings": rows(o.of(FindingClass.PRE_EXISTING)),
         "baseline_findings": rows(o.classification.baseline),
         "confirm": {"rounds": o.confirm_rounds, "seconds": round(o.confirm_seconds, 1)},
+        "ab_sampling": o.sampling,
     }

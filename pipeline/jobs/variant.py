@@ -4,6 +4,10 @@ The chain is boot -> suites -> triage, each step adding cases to one
 SuiteResult. A hung suite costs a reboot, not the run: the remaining suites run
 in a fresh guest. Whatever happens (panic, hang, Ctrl-C), the cases gathered so
 far stay in the result and the console logs stay on disk.
+
+The guest is started through a Booter (guest/boot.py's booted: QEMU and SSH);
+unit tests pass one whose guests replay recorded module output
+(tests/fakes/guest.py), so the reboot after a hang runs in seconds.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, ContextManager, Sequence, TypeVar
 
 from pipeline.guest import boot as boot_mod
+from pipeline.guest import qemu
+from pipeline.guest.ssh import Guest
 from pipeline.jobs import prepare
 from pipeline.analysis import rates
 from pipeline.model import results
@@ -32,6 +38,8 @@ from pipeline.model.cases import Case
 from pipeline.guest.topology import Topology
 
 T = TypeVar("T")
+#: starts the guest of a BootRequest: (the VM, an SSH connection to it, how the boot went)
+Booter = Callable[[Layout, boot_mod.BootRequest], ContextManager[tuple[qemu.Vm, Guest, boot_mod.BootResult]]]
 MAX_BOOTS = 4
 #: the error case of a run cut short (Ctrl-C, SIGTERM): it is never green
 INTERRUPTED = "interrupted"
@@ -50,10 +58,12 @@ class TestRequest:
 
 
 def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress: Progress = lambda s: None,
-                checkpoint: Callable[[], None] = lambda: None) -> list[triage.Finding]:
+                checkpoint: Callable[[], None] = lambda: None,
+                booted: Booter = boot_mod.booted) -> list[triage.Finding]:
     """Boot, run every suite (rebooting after a hang), triage. The stage and suite cases
     go into result, the findings into result.findings and the return value; how a
-    finding is judged is the caller's decision (a case per finding)."""
+    finding is judged is the caller's decision (a case per finding). booted starts the
+    guest (QEMU and SSH; unit tests pass one that replays recorded output)."""
     pending = list(req.suites)
     consoles: list[Path] = []
     boots = 0
@@ -69,8 +79,8 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
             progress(f"boot {boots}: {req.arch.name} {req.topology.name}")
             started = time.monotonic()
             try:
-                with boot_mod.booted(layout, breq) as (vm, conn, booted):
-                    _record_boot(result, booted, boots, time.monotonic() - started)
+                with booted(layout, breq) as (vm, conn, up):
+                    _record_boot(result, up, boots, time.monotonic() - started)
                     checkpoint()
                     while pending:
                         cfg = pending.pop(0)
@@ -86,9 +96,8 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
                     except GuestError:
                         pass
             except GuestError as exc:
-                result.cases.append(Case(f"boot#{boots}" if boots > 1 else "boot", Status.FAIL,
-                                         time.monotonic() - started, str(exc),
-                                         str(exc.fields.get("report", ""))))
+                result.cases.append(_boot_case(boots, Status.FAIL, time.monotonic() - started, str(exc),
+                                               str(exc.fields.get("report", ""))))
                 for cfg in pending:
                     result.cases.append(Case(cfg.name, Status.SKIP, 0.0, f"skipped: the guest failed ({exc})"))
                 pending = []
@@ -109,9 +118,15 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
     return findings
 
 
+def _boot_case(number: int, status: Status, seconds: float, message: str = "", text: str = "",
+               properties: dict[str, str] | None = None) -> Case:
+    """The case of the number-th boot of a test: `boot`, then `boot#2`... after a hang."""
+    return Case("boot", status, seconds, message, text, properties=properties or {},
+                runs=(number,) if number > 1 else ())
+
+
 def _record_boot(result: SuiteResult, booted: boot_mod.BootResult, number: int, seconds: float) -> None:
-    name = "boot" if number == 1 else f"boot#{number}"
-    result.cases.append(Case(name, Status.PASS, seconds, properties={
+    result.cases.append(_boot_case(number, Status.PASS, seconds, properties={
         "seconds_to_ssh": f"{booted.seconds_to_ssh:.1f}", "accelerator": booted.accel.name}))
     result.properties.setdefault("accelerator", f"{booted.accel.name} ({booted.accel.reason})")
     result.properties.setdefault("qemu_argv", " ".join(booted.argv))
@@ -173,8 +188,8 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
 
 
 def exercised(cases: Sequence[Case]) -> frozenset[str]:
-    """The suites a test really ran (not skipped), by the name their cases start with."""
-    return frozenset(c.name.split(".")[0].split("#")[0] for c in cases if c.status is not Status.SKIP)
+    """The suites a test really ran (not skipped), and its stages ("boot"): each case's suite."""
+    return frozenset(c.suite for c in cases if c.status is not Status.SKIP)
 
 
 def record_base_boot(layout: Layout, prepared: prepare.Prepared, cases: Sequence[Case],

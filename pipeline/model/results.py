@@ -3,7 +3,9 @@ JUnit written with junitparser, and results.json with the same content plus metr
 
 One JUnit testsuite per arch/flavour/topology/variant; one testcase per stage
 (tree, each patch's apply, build, boot, each suite, each test_workqueue scope)
-and one failing testcase per triage finding. Properties carry provenance.
+and one per triage finding, failing when it counts against the kernel. Properties
+carry provenance. A testcase's name and class come from its case's fields
+(model/cases.py); results.json has the name and the fields.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class SuiteResult:
 
     def add_stage(self, stage: StageResult) -> None:
         self.cases.append(Case(stage.name, stage.status, stage.duration, stage.message,
-                               text=str(stage.log) if stage.log else "", properties=dict(stage.properties)))
+                               text=str(stage.log) if stage.log else "", properties=dict(stage.properties),
+                               case=stage.case))
 
     def add_findings(self, findings: Iterable[Finding], listed: Sequence[KnownFinding] = ()) -> None:
         """One case per finding of a kernel tested on its own (`wqci test`, `wqci triage`):
@@ -44,9 +47,8 @@ class SuiteResult:
         for f in findings:
             reason = known_reason(f, listed)
             label = f"known: {reason}" if reason else "new"
-            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", Status.PASS if reason else Status.FAIL, 0.0,
-                                   f"{f.title} ({label}, seen {f.count}x in {f.where})", f.decoded or f.text,
-                                   properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where}))
+            self.cases.append(_finding_case(f, Status.PASS if reason else Status.FAIL,
+                                            f"{label}, seen {f.count}x in {f.where}", {}))
 
     def add_classified(self, classified: Iterable[Classified], strict: bool = False,
                        first_patch: Mapping[str, str] | None = None) -> None:
@@ -58,16 +60,21 @@ class SuiteResult:
             fails = c.cls is FindingClass.NEW or (strict and c.cls is FindingClass.UNCONFIRMED)
             culprit = (first_patch or {}).get(f.fingerprint)
             notes = [c.evidence.describe()] + [n for n in (c.touches, f"first in {culprit}" if culprit else "") if n]
-            props = {"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where, "class": c.cls.value,
-                     "evidence": c.evidence.describe(), "fisher_p": f"{c.evidence.p:.4g}"}
+            props = {"class": c.cls.value, "evidence": c.evidence.describe(), "fisher_p": f"{c.evidence.p:.4g}"}
             props.update({k: v for k, v in (("touches", c.touches), ("first_patch", culprit)) if v})
-            self.cases.append(Case(f"finding.{f.kind}.{f.fingerprint}", Status.FAIL if fails else Status.PASS, 0.0,
-                                   f"{f.title} ({c.cls.value}: {'; '.join(notes)})", f.decoded or f.text,
-                                   properties=props))
+            self.cases.append(_finding_case(f, Status.FAIL if fails else Status.PASS,
+                                            f"{c.cls.value}: {'; '.join(notes)}", props))
 
     @property
     def status(self) -> Status:
         return worst(c.status for c in self.cases)
+
+
+def _finding_case(f: Finding, status: Status, judgement: str, properties: Mapping[str, str]) -> Case:
+    """The case of one finding: its title and how it was judged, the report in its text."""
+    return Case("finding", status, 0.0, f"{f.title} ({judgement})", f.decoded or f.text,
+                properties={"kind": f.kind, "fingerprint": f.fingerprint, "where": f.where, **properties},
+                case=f"{f.kind}.{f.fingerprint}")
 
 
 @dataclass
@@ -89,8 +96,7 @@ class Run:
 
 
 def _classname(suite: SuiteResult, case: Case) -> str:
-    group = case.name.split(".", 1)[0]
-    return f"wqci.{suite.name.replace('/', '.')}.{group}"
+    return f"wqci.{suite.name.replace('/', '.')}.{case.suite}"
 
 
 def to_junit(run: Run) -> JUnitXml:
@@ -154,7 +160,7 @@ def to_dict(run: Run) -> dict:
         "name": run.name, "status": run.status.value, "counts": run.counts(), "properties": run.properties,
         "suites": [{
             "name": s.name, "status": s.status.value, "properties": s.properties,
-            "cases": [{"name": c.name, "status": c.status.value, "duration": round(c.duration, 3),
+            "cases": [{"name": c.name, **c.identity(), "status": c.status.value, "duration": round(c.duration, 3),
                        "message": c.message, "metrics": dict(c.metrics), "properties": dict(c.properties)}
                       for c in s.cases],
             "findings": [f.to_dict() for f in s.findings],

@@ -29,10 +29,11 @@ def worst(statuses: Iterable[Status]) -> Status:
 
 @dataclass(frozen=True)
 class StageResult:
-    name: str
+    name: str  # the stage: "tree", "apply", "build"
     status: Status
     duration: float
     log: Path | None = None
     message: str = ""
     artifacts: Mapping[str, Path] = field(default_factory=dict)
     properties: Mapping[str, str] = field(default_factory=dict)
+    case: str = ""  # which one, for a stage that runs per item: the patch ("2", "carry") of an apply

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,7 +12,13 @@ from pipeline.config import Fields, Layout, load_named, pick
 from pipeline.model.errors import ConfigError, UsageError
 
 EXPECT = {"": 0, "EAGAIN": None}
-INT_RE = re.compile(r"^-?\d+$")
+#: module parameter types, declared by the YAML type of each default in suites.yaml
+#: (`wq_items: 2000` is an int, `hotplug: false` a bool, `torture_type: mutex_lock` a string)
+PARAM_TYPES = {
+    "int": (re.compile(r"^-?\d+$"), "an integer"),
+    "bool": (re.compile(r"^(?:[01yYnN]|true|false)$"), "a boolean (0/1, y/n, true/false)"),
+    "str": (re.compile(r"^\S+$"), "a word without spaces"),
+}
 
 
 @dataclass(frozen=True)
@@ -26,16 +33,20 @@ class SuiteConfig:
     timeout: float = 300.0
     repeats: int = 1
     expect_exit: str = ""
+    param_types: Mapping[str, str] = field(default_factory=dict)  # name -> "int" | "bool" | "str"
+    lock_stat: tuple[str, ...] = ()  # lock classes to read from /proc/lock_stat around each run
+    paths: tuple[str, ...] = ()  # globs of source paths whose change selects this suite by default
 
     def check_param(self, key: str, value: str, item: str) -> None:
-        """A parameter must be declared in suites.yaml (params or variants) and have the
-        type of its declared value: integers stay integers."""
+        """A parameter must be declared in suites.yaml (params or variants) and have its
+        declared type."""
         declared = {**{k: v for variant in self.variants for k, v in variant.items()}, **self.params}
         if key not in declared:
             raise UsageError(detail=f"--param {item}: {self.name} has no parameter '{key}' (configs/suites.yaml); "
                              f"options are: {', '.join(sorted(declared)) or 'none'}")
-        if INT_RE.match(declared[key]) and not INT_RE.match(value):
-            raise UsageError(detail=f"--param {item}: {self.name}.{key} is an integer (default {declared[key]})")
+        pattern, what = PARAM_TYPES[self.param_types.get(key, "str")]
+        if not pattern.match(value):
+            raise UsageError(detail=f"--param {item}: {self.name}.{key} is {what} (default {declared[key]})")
 
     def with_params(self, overrides: Mapping[str, str]) -> "SuiteConfig":
         """`--param test_workqueue.wq_items=1000` style overrides."""
@@ -53,6 +64,23 @@ class Suites:
 
     def select(self, names: list[str] | None) -> list[SuiteConfig]:
         return [self.get(n) for n in (names or self.default)]
+
+    def by_paths(self, changed: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The default suites a change selects, and why each other one is left out.
+
+        A suite is selected when one of the changed paths matches one of its `paths`
+        globs (fnmatch: `*` also crosses `/`), or when it declares none. When nothing
+        matches (a change outside every suite's paths), all defaults run."""
+        chosen, skipped = [], {}
+        for name in self.default:
+            cfg = self.get(name)
+            hits = [p for p in changed if any(fnmatch.fnmatchcase(p, g) for g in cfg.paths)]
+            if not cfg.paths or hits:
+                chosen.append(name)
+            else:
+                skipped[name] = (f"the series changes none of its paths ({', '.join(cfg.paths)}); "
+                                 "it runs in the nightly or with --suite")
+        return (chosen, skipped) if chosen else (list(self.default), {})
 
     def resolve(self, names: list[str] | None, repeat: int | None = None, params: Sequence[str] | None = None,
                 timeouts: Sequence[str] | None = None) -> list[SuiteConfig]:
@@ -86,7 +114,29 @@ class Suites:
 
 def _params(f: Fields, key: str) -> dict[str, str]:
     raw = f.get(key, dict, {})
-    return {str(k): str(v) for k, v in raw.items()}
+    return {str(k): _module_value(v) for k, v in raw.items()}
+
+
+def _module_value(value: object) -> str:
+    """A YAML value as the kernel's module parameter parser reads it."""
+    return ("Y" if value else "N") if isinstance(value, bool) else str(value)
+
+
+def _types(f: Fields, path: Path, name: str) -> dict[str, str]:
+    """Each parameter's type from the YAML type of its value in params and variants."""
+    kinds = {bool: "bool", int: "int", str: "str"}
+    out: dict[str, str] = {}
+    raw = [f.get("params", dict, {})] + [v.data for v in f.items("variants", [])]
+    for values in raw:
+        for k, v in values.items():
+            kind = kinds.get(type(v))
+            if kind is None:
+                raise ConfigError(path=path, detail=f"field 'suites.{name}.params.{k}': {v!r} is a "
+                                  f"{type(v).__name__}; a module parameter is an int, a bool or a string")
+            if out.setdefault(str(k), kind) != kind:
+                raise ConfigError(path=path, detail=f"field 'suites.{name}': parameter '{k}' is {out[str(k)]} "
+                                  f"in one place and {kind} in another")
+    return out
 
 
 def load_suites(layout: Layout) -> Suites:
@@ -96,18 +146,21 @@ def load_suites(layout: Layout) -> Suites:
 
     def suite(name: str, f: Fields) -> SuiteConfig:
         f.check_keys({"description", "parser", "module", "params", "variants", "duration", "timeout", "repeats",
-                      "expect_exit"})
+                      "expect_exit", "lock_stat", "paths"})
         parser = f.str("parser")
         pick("suite parser", parser, PARSERS, f"{path}: suites.{name}.parser")
-        variants = tuple({str(k): str(v) for k, v in v.data.items()} for v in f.items("variants", [])) or ({},)
+        variants = tuple({str(k): _module_value(v) for k, v in v.data.items()}
+                         for v in f.items("variants", [])) or ({},)
         expect = f.str("expect_exit", "")
         if expect not in EXPECT:
             raise ConfigError(path=path, detail=f"field 'suites.{name}.expect_exit': '{expect}'; "
                               f"options are: {', '.join(repr(e) for e in EXPECT)}")
         return SuiteConfig(
             name=name, description=f.str("description", ""), parser=parser, module=f.str("module"),
-            params=_params(f, "params"), variants=variants, duration=float(f.get("duration", (int, float), 0)),
+            params=_params(f, "params"), variants=variants, param_types=_types(f, path, name), duration=float(f.get("duration", (int, float), 0)),
             timeout=float(f.get("timeout", (int, float), 300)), repeats=f.get("repeats", int, 1), expect_exit=expect,
+            lock_stat=tuple(str(c) for c in f.get("lock_stat", list, [])),
+            paths=tuple(str(g) for g in f.get("paths", list, [])),
         )
 
     named = load_named(path, "suites", "suite", suite, several=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.guest import qemu
 from pipeline.model.errors import GuestError
 from pipeline.guest.ssh import Guest
 from pipeline.model.status import Status, worst
-from pipeline.suites import parser as find_parser
+from pipeline.suites import lockstat, parser as find_parser
 from pipeline.suites.config import SuiteConfig
 from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
@@ -27,6 +27,7 @@ SYSRQ_KEYS = ("t", "w")
 # after a failed finit_module (test_workqueue fails its init on purpose: it would run twice).
 MODPROBE = "/usr/sbin/modprobe"
 LSMOD = "/usr/sbin/lsmod"
+CONSOLE_SETTLE = 3.0  # seconds for a sysrq dump to reach the serial console
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def load_command(cfg: SuiteConfig, variant: dict[str, str]) -> str:
 
 def module_run(conn: Guest, cfg: SuiteConfig, variant: dict[str, str], run: int) -> ModuleRun:
     label = ",".join(variant.values())
+    # lock_stat only where the kernel has it (the lockstat flavour); elsewhere nothing is read
+    counting = bool(cfg.lock_stat) and conn.run(lockstat.RESET, timeout=30).exited == 0
     conn.check(f"echo '{marker('begin', cfg.name, run)}' > /dev/kmsg")
     command = load_command(cfg, variant)
     started = time.monotonic()
@@ -85,8 +88,10 @@ def module_run(conn: Guest, cfg: SuiteConfig, variant: dict[str, str], run: int)
         return ModuleRun(variant=label, command=command, exit_code=-1, output=output, log="", duration=duration,
                          timed_out=True)
     conn.check(f"echo '{marker('end', cfg.name, run)}' > /dev/kmsg")
+    stats = conn.run(lockstat.READ, timeout=60).stdout if counting else ""
     log = between(conn.dmesg(), cfg.name, run)
-    return ModuleRun(variant=label, command=command, exit_code=code, output=output, log=log, duration=duration)
+    return ModuleRun(variant=label, command=command, exit_code=code, output=output, log=log, duration=duration,
+                     lock_stat=stats)
 
 
 def forensics(conn: Guest, vm: qemu.Vm) -> str:
@@ -103,7 +108,7 @@ def forensics(conn: Guest, vm: qemu.Vm) -> str:
                 vm.qmp("send-key", keys=[{"type": "qcode", "data": k} for k in ("alt", "sysrq", key)])
             except (OSError, ValueError):
                 how = "no forensics: neither SSH nor QMP answered"
-    time.sleep(3)  # let the dump reach the console
+    time.sleep(CONSOLE_SETTLE)  # let the dump reach the console
     return f"{how}\nconsole tail:\n{qemu.console_tail(vm.req.console, 80)}"
 
 
@@ -123,14 +128,16 @@ def run_suite(conn: Guest, vm: qemu.Vm, cfg: SuiteConfig, out_dir: Path, first_r
                 break
         if hung:
             break
-    cases = list(find_parser(cfg.parser)(SuiteRun(suite=cfg.name, runs=tuple(runs), params=dict(cfg.params))))
+    done = SuiteRun(suite=cfg.name, runs=tuple(runs), params=dict(cfg.params))
+    cases = list(find_parser(cfg.parser)(done)) + lockstat.cases(done, cfg.lock_stat)
     if hung:
         cases = [c if c.status is not Status.ERROR else
-                 Case(c.name, Status.ERROR, c.duration, f"timed out after {cfg.timeout:.0f} s", hung)
-                 for c in cases]
+                 replace(c, message=f"timed out after {cfg.timeout:.0f} s", text=hung) for c in cases]
     log = out_dir / f"{cfg.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("\n\n".join(f"$ {m.command}\n{m.output}\n--- kernel log ---\n{m.log}" for m in runs) + "\n")
+    log.write_text("\n\n".join(f"$ {m.command}\n{m.output}\n--- kernel log ---\n{m.log}"
+                               + (f"\n--- {lockstat.PROC} ---\n{m.lock_stat}" if m.lock_stat else "")
+                               for m in runs) + "\n")
     return SuiteOutcome(suite=cfg.name, cases=tuple(cases), log=log, duration=time.monotonic() - started,
                         needs_reboot=hung is not None)
 

@@ -7,6 +7,7 @@ Its init prints the results and then returns -EAGAIN on purpose, so a load that
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from pipeline.model.status import Status
 from pipeline.model.cases import Case, ModuleRun, SuiteRun
@@ -25,40 +26,37 @@ def parse_scopes(log: str) -> dict[str, dict[str, float]]:
 
 
 def parse(run: SuiteRun) -> list[Case]:
-    return [case for mod, suffix in run.numbered() for case in parse_one(mod, suffix)]
+    return [case for mod in run.numbered() for case in parse_one(mod)]
 
 
-def parse_one(mod: ModuleRun, suffix: str = "") -> list[Case]:
-    name = f"{NAME}{suffix}"
+def parse_one(mod: ModuleRun) -> list[Case]:
+    top = partial(mod.case, NAME)  # the load's own case; the scopes' follow it
     if mod.timed_out:
-        return [Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])]
+        return [top(Status.ERROR, "timed out", mod.log[-4000:])]
     headers = HEADER_RE.findall(mod.log)
     if len(headers) > 1:
         # busybox's insmod/modprobe reruns init_module after finit_module fails: the
         # benchmark ran twice and the numbers of the two runs are mixed
-        return [Case(name, Status.FAIL, mod.duration, f"the benchmark ran {len(headers)} times in one load "
-                     "(a module loader that retries a failing init?)", mod.output + "\n" + mod.log[-4000:])]
+        return [top(Status.FAIL, f"the benchmark ran {len(headers)} times in one load "
+                    "(a module loader that retries a failing init?)", mod.output + "\n" + mod.log[-4000:])]
     header = HEADER_RE.search(mod.log)
     scopes = parse_scopes(mod.log)
     load_ok = mod.exit_code != 0 and EAGAIN_RE.search(mod.output) is not None
-    props = {"threads": header.group(1), "items_per_thread": header.group(2)} if header else {}
     if not header:
-        top = Case(name, Status.FAIL, mod.duration, "no 'running N threads' line: the benchmark did not start",
-                   mod.output + "\n" + mod.log[-4000:])
+        cases = [top(Status.FAIL, "no 'running N threads' line: the benchmark did not start",
+                     mod.output + "\n" + mod.log[-4000:])]
     elif not load_ok:
-        top = Case(name, Status.FAIL, mod.duration,
-                   f"load exited {mod.exit_code}, expected EAGAIN (its init returns -EAGAIN on success)",
-                   mod.output)
+        cases = [top(Status.FAIL, f"load exited {mod.exit_code}, expected EAGAIN (its init returns -EAGAIN on "
+                     "success)", mod.output)]
     else:
-        top = Case(name, Status.PASS, mod.duration, properties=props)
-    cases = [top]
+        cases = [top(Status.PASS, properties={"threads": header.group(1), "items_per_thread": header.group(2)})]
     share = mod.duration / len(SCOPES)
     for scope in SCOPES:
-        case_name = f"{NAME}.{scope}{suffix}"  # the run number last: rates.repeated groups by it
         if scope in scopes:
             m = scopes[scope]
-            cases.append(Case(case_name, Status.PASS, share, metrics=m,
-                              properties={k: f"{v:.0f}" for k, v in m.items()}))
+            cases.append(top(Status.PASS, duration=share, metrics=m, properties={k: f"{v:.0f}" for k, v in m.items()},
+                             case=scope))
         elif header:
-            cases.append(Case(case_name, Status.FAIL, 0.0, f"no result line for scope '{scope}'", mod.log[-2000:]))
+            cases.append(top(Status.FAIL, f"no result line for scope '{scope}'", mod.log[-2000:], duration=0.0,
+                             case=scope))
     return cases

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from pipeline.model.status import Status
 from pipeline.model.cases import Case, ModuleRun, SuiteRun
 
+NAME = "ww_mutex_selftest"
 PASSED = "All ww mutex selftests passed"
 # The stress tests run for a fixed time; one still backing off from a deadlock when
 # the time is up reports -EDEADLK (-35). Under emulation that is slowness, not a bug.
@@ -18,22 +20,22 @@ FAILURE_RE = re.compile(
 
 
 def parse(run: SuiteRun) -> list[Case]:
-    return [parse_one(mod, suffix) for mod, suffix in run.numbered()]
+    return [parse_one(mod) for mod in run.numbered()]
 
 
-def parse_one(mod: ModuleRun, suffix: str = "") -> Case:
-    name = "ww_mutex_selftest" + suffix
+def parse_one(mod: ModuleRun) -> Case:
+    case = partial(mod.case, NAME)
     if mod.timed_out:
-        return Case(name, Status.ERROR, mod.duration, "timed out", mod.log[-4000:])
+        return case(Status.ERROR, "timed out", mod.log[-4000:])
     failures = [m.group(1).strip() for m in FAILURE_RE.finditer(mod.log)
                 if not DEADLINE_EDEADLK_RE.match(m.group(1))]
     notes = {"note": "; ".join(m.group(0) for m in DEADLINE_EDEADLK_RE.finditer(mod.log))}
     notes = notes if notes["note"] else {}
     if failures:
-        return Case(name, Status.FAIL, mod.duration, failures[0], "\n".join(failures) + "\n\n" + mod.log[-2000:])
+        return case(Status.FAIL, failures[0], "\n".join(failures) + "\n\n" + mod.log[-2000:])
     if mod.exit_code != 0:
-        return Case(name, Status.FAIL, mod.duration, f"load exited {mod.exit_code}", mod.output)
+        return case(Status.FAIL, f"load exited {mod.exit_code}", mod.output)
     if PASSED not in mod.log:
-        return Case(name, Status.FAIL, mod.duration, f"'{PASSED}' missing", mod.log[-4000:])
-    return Case(name, Status.PASS, mod.duration, properties=notes,
-                message=f"passed ({notes['note']}: a stress test ran out of time while backing off)" if notes else "")
+        return case(Status.FAIL, f"'{PASSED}' missing", mod.log[-4000:])
+    return case(Status.PASS, f"passed ({notes['note']}: a stress test ran out of time while backing off)" if notes
+                else "", properties=notes)

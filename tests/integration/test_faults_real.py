@@ -79,3 +79,28 @@ def test_sigterm_mid_suite_is_an_error_case_and_not_green(tmp_path, base_tree):
     root = SCHEMA.to_dict(str(tmp_path / "junit.xml"))
     assert root["@errors"] == "1"
     assert os.path.getsize(tmp_path / "console.log") > 0  # the console so far is kept (and was triaged)
+
+
+def test_ctrl_c_mid_suite_keeps_the_findings_of_the_console_so_far(tmp_path, base_tree):
+    """The seeded inversion's lockdep report appears during test_workqueue; Ctrl-C while
+    the next suite runs must keep it as a failing finding beside the interrupted case."""
+    env = {**os.environ, "WQCI_PATCHES": str(DATA / "series")}
+    p = subprocess.Popen([sys.executable, "-m", "pipeline", "test", "--series", "seeded-lock-inversion",
+                          "--suite", "test_workqueue", "--suite", "wq_stress", "--param", "test_workqueue.wq_items=200",
+                          "--param", "wq_stress.duration_s=60", "--out", str(tmp_path)],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    wait_for_line(p, "suite wq_stress")
+    time.sleep(5)
+    pids = qemus_for(tmp_path)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert gone(pids)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["verdict"]["status"] == "error"
+    cases = {c["name"]: c for c in data["suites"][0]["cases"]}
+    assert cases["interrupted"]["message"] == "interrupted during suite wq_stress"
+    findings = [c for c in cases.values() if c["name"].startswith("finding.lockdep.")]
+    assert [(c["status"], c["message"].split(" (")[0]) for c in findings] == [
+        ("fail", "possible deadlock in wq_affn_scope_store")], out[-3000:]
+    assert cases["test_workqueue"]["status"] == "pass"

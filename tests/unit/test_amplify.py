@@ -1,5 +1,7 @@
 """--amplify: the carry series on top of another series, its config, and the repeat rates."""
 
+import re
+
 import pytest
 import yaml
 
@@ -69,17 +71,19 @@ def test_own_modules_are_listed_and_hashed(tmp_path):
     assert build.own_modules_hash(mine) != before
 
 
-def case(name: str, status: Status, **metrics: float) -> Case:
-    return Case(name, status, metrics=metrics)
+def case(suite: str, status: Status, test: str = "", runs: tuple[int, ...] = (), **metrics: float) -> Case:
+    return Case(suite, status, metrics=metrics, case=test, runs=runs)
 
 
 def test_rates_group_repeated_cases_and_bound_them():
     cases = [case("boot", Status.PASS)]
-    cases += [case(f"wq_stress.deadline#{i}", Status.PASS, stranded=0, culled_kicked=i) for i in range(1, 11)]
-    cases += [case(f"proxy_stress.chain#{i}", Status.FAIL if i == 2 else Status.PASS) for i in range(1, 5)]
-    cases += [case("once#1", Status.FAIL)]
+    cases += [case("wq_stress", Status.PASS, "deadline", (i,), stranded=0, culled_kicked=i) for i in range(1, 11)]
+    cases += [case("proxy_stress", Status.FAIL if i == 2 else Status.PASS, "chain", (i,)) for i in range(1, 5)]
+    cases += [case("once", Status.FAIL, runs=(1,))]
+    # a reboot inside the second and third test of `wqci run`: boot#2#2 and boot#2#3 are one case
+    cases += [case("boot", Status.PASS, runs=(2, k)) for k in (2, 3)]
     found = {r.name: r for r in rates.repeated(cases)}
-    assert set(found) == {"wq_stress.deadline", "proxy_stress.chain"}
+    assert set(found) == {"wq_stress.deadline", "proxy_stress.chain", "boot#2"}
     deadline = found["wq_stress.deadline"]
     assert (deadline.failed, deadline.runs) == (0, 10)
     assert deadline.totals == {"stranded": 0, "culled_kicked": 55}
@@ -102,5 +106,59 @@ def test_bounds_contain_the_observed_rate(failed, runs):
 
 
 def test_failures_count_errors_too():
-    found = rates.repeated([case("s#1", Status.ERROR), case("s#2", Status.PASS)])
+    found = rates.repeated([case("s", Status.ERROR, runs=(1,)), case("s", Status.PASS, runs=(2,))])
     assert found[0].failed == 1
+
+
+# the carry patch, wq_stress and configs/amplify.yaml name the same knobs
+
+WQ_STRESS = ROOT / "guest" / "modules" / "wq_stress" / "wq_stress.c"
+
+
+def carry_params() -> set[str]:
+    """workqueue.<name> parameters the carry patch adds (module_param_named / module_param_cb)."""
+    text = config.load_amplify(config.Layout()).carry.patch_paths()[0].read_text()
+    added = "\n".join(line[1:] for line in text.splitlines() if line.startswith("+"))
+    return set(re.findall(r"module_param_(?:named|cb)\((\w+),", added))
+
+
+def test_wq_stress_reads_and_writes_only_knobs_the_carry_defines():
+    text = WQ_STRESS.read_text()
+    used = set(re.findall(r'AMPLIFY\("(\w+)"\)', text))
+    used |= {m for m in re.findall(r'wqs_set_knob\("(\w+)"', text)}
+    used |= set(re.findall(r'"(\w+)"', re.search(r"amp_counters\[\] = \{(.*?)\};", text, re.S).group(1)))
+    assert {"skip_kick", "cull_sources", "unlocked_wake_delay_us", "culled_pending"} <= used
+    assert {f"amplify_{name}" for name in used} <= carry_params()
+
+
+def test_amplify_cmdline_sets_only_carry_knobs():
+    amp = config.load_amplify(config.Layout())
+    names = {arg.split("=")[0].removeprefix("workqueue.") for arg in amp.cmdline}
+    assert {"amplify_idle_timeout_ms", "amplify_wake_delay_us", "amplify_unlocked_wake_delay_us"} == names
+    assert names <= carry_params()
+
+
+def changed_lines(patch: str, path: str = "kernel/workqueue.c") -> tuple[set[str], set[str]]:
+    """(context and removed, added) lines of a patch's hunks in one file, stripped, the short ones left out."""
+    keep, added, inside = set(), set(), False
+    for line in patch.splitlines():
+        if line.startswith("diff --git"):
+            inside = line.endswith(f" b/{path}")
+        elif inside and not line.startswith(("---", "+++", "@@", "index ")) and len(line.strip()) > 12:
+            (added if line.startswith("+") else keep).add(line[1:].strip())
+    return keep, added
+
+
+@pytest.mark.parametrize("name", ["fastwake-v1", "fastwake-v1-claim", "wake-prefer"])
+def test_carry_hunks_stay_clear_of_what_the_series_change(name):
+    """A static guard for "one carry patch applies on every series": no line the carry patch
+    needs (context or removed) is one that a series removes or adds. The real check is
+    git am on the real tree (tests/integration)."""
+    needs, _ = changed_lines(config.load_amplify(config.Layout()).carry.patch_paths()[0].read_text())
+    touched: set[str] = set()
+    for patch in sorted((ROOT / "patches" / name).glob("0*.patch")):
+        text = patch.read_text()
+        removed = {line[1:].strip() for line in text.splitlines()
+                   if line.startswith("-") and not line.startswith("---") and len(line.strip()) > 12}
+        touched |= removed | changed_lines(text)[1]
+    assert not needs & touched

@@ -2,6 +2,7 @@
 boot, no traceback and nothing written to the cache (table-driven, the real CLI)."""
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -19,8 +20,14 @@ FILES = {
 # (arguments, the E: line's start); {d} is a directory holding FILES
 CASES = [
     ("run --series nosuch", "E: unknown series 'nosuch' ("),
-    ("run --series fastwake-v1 --repeat 0", "E: Invalid value for '--repeat': Input should be greater than or equal to 1"),
+    ("run --series fastwake-v1 --repeat 0", "E: Invalid value for '--repeat': 0; give a number of pairs (1 or more) or auto"),
     ("run --series fastwake-v1 --repeat -3", "E: Invalid value for '--repeat'"),
+    ("run --series fastwake-v1 --repeat abc",
+     "E: Invalid value for '--repeat': 'abc'; give a number of pairs (1 or more) or auto"),
+    ("run --series fastwake-v1 --ab-budget -1",
+     "E: Invalid value for '--ab-budget': Input should be greater than or equal to 0"),
+    ("run --series fastwake-v1 --ab-target 0",
+     "E: Invalid value for '--ab-target': Input should be greater than or equal to 0.1"),
     ("run --series fastwake-v1 --accel xen", "E: Invalid value for '--accel': 'xen'; options are: auto, kvm, tcg"),
     ("run --series fastwake-v1 --flavor debgu", "E: unknown flavour 'debgu' ("),
     ("run --series fastwake-v1 --perf-flavor prf", "E: unknown flavour 'prf' ("),
@@ -42,6 +49,14 @@ CASES = [
     ("test --series fastwake-v1 --base", "E: give exactly one of --series NAME or --base"),
     ("test --series nosuch", "E: unknown series 'nosuch' ("),
     ("boot --base --arch sparc", "E: unknown arch 'sparc' ("),
+    ("boot --base --arch all --shell", "E: --shell: opens one guest; give one arch, not --arch all"),
+    ("test --base --arch all,sparc", "E: unknown arch 'sparc' ("),
+    ("test --base --param wq_stress.hotplug=maybe",
+     "E: --param wq_stress.hotplug=maybe: wq_stress.hotplug is an integer (default 0)"),
+    ("test --base --param locktorture.torture_type='a b'",
+     "E: --param locktorture.torture_type=a b: locktorture.torture_type is a word without spaces (default "),
+    ("noise --base --arch x86_64,sparc", "E: unknown arch 'sparc' ("),
+    ("bisect --series fastwake-v1 --build-fails --arch all,sparc", "E: unknown arch 'sparc' ("),
     ("build --base --arch sparc,x86_64", "E: unknown arch 'sparc' ("),
     ("nightly --shard 1/2", "E: --matrix FILE: wqci nightly runs only the matrix it is given"),
     ("nightly --matrix {d}/broken.yaml", "E: {d}/broken.yaml: invalid YAML: line 2:"),
@@ -80,7 +95,7 @@ def bad_dir(tmp_path_factory):
 @pytest.mark.parametrize("args,expected", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_e_line_and_exit_2(bad_dir, tmp_path, args, expected):
     cache = tmp_path / "cache"
-    argv = [a.format(d=bad_dir) for a in args.split()]
+    argv = [a.format(d=bad_dir) for a in shlex.split(args)]
     done = subprocess.run([sys.executable, "-m", "pipeline", *argv], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "WQCI_CACHE": str(cache)})
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]

@@ -85,11 +85,13 @@ def test_judge_finding_by_regex_and_fingerprint():
 
 
 def test_judge_suite_and_metric():
-    failing = suite_with(cases=[Case("locktorture.mutex_lock", Status.FAIL, message="End of test: FAILURE")])
+    failing = suite_with(cases=[Case("locktorture", Status.FAIL, message="End of test: FAILURE",
+                                     variant="mutex_lock")])
     assert bisect.judge(bisect.Predicate("suite", suite="locktorture"), failing, True, "").bad
     metric = bisect.Predicate("metric", metric="test_workqueue.cache.items_per_sec", threshold=0.05)
-    fast = suite_with(cases=[Case("test_workqueue.cache", Status.PASS, metrics={"items_per_sec": 1000.0})])
-    slow = suite_with(cases=[Case("test_workqueue.cache#1", Status.PASS, metrics={"items_per_sec": 900.0})])
+    fast = suite_with(cases=[Case("test_workqueue", Status.PASS, metrics={"items_per_sec": 1000.0}, case="cache")])
+    slow = suite_with(cases=[Case("test_workqueue", Status.PASS, metrics={"items_per_sec": 900.0}, case="cache",
+                                  runs=(1,))])
     ref = bisect.judge(metric, fast, True, "")
     assert not ref.bad and ref.value == 1000.0
     assert bisect.judge(metric, slow, True, "", baseline=1000.0).bad

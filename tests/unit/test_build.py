@@ -207,6 +207,40 @@ def test_bisect_on_the_fake_tree_names_the_broken_commit(fake, tmp_path):
     assert json.loads((slot.out(p2) / "build.json").read_text())["compiled_objects"] <= 2
 
 
+def test_bisect_of_a_finding_builds_boots_and_triages_each_step(fake, tmp_path, monkeypatch):
+    """The real step of `wqci bisect --finding`: an incremental build of the fake tree, a boot
+    with the suite on a fake guest, the console triaged and judged; the search names the
+    patch from which the module's load prints the lockdep report."""
+    from pipeline.jobs import bisect
+    from pipeline.jobs import bisect_steps
+    from pipeline.guest import topology
+    from pipeline.suites.config import load_suites
+    from tests.conftest import ROOT
+    from tests.fakes.guest import FakeMachine, Module, recorded
+
+    layout, info = fake
+    commits = [(f"p{i}", commit_change(info.repo, "kernel/sched/core.c", f"int sched_core = {i};\n", f"sched: {i}"))
+               for i in range(1, 5)]
+    clean = recorded("test_workqueue", "test_workqueue:")
+    splat = Module(clean.output, clean.log + "\n" + (DATA / "splats" / "lockdep-circular.log").read_text(),
+                   clean.exit_code)
+    machine = FakeMachine(lambda kernel, boot, module: splat if kernel in ("p2", "p3", "p4") else clean)
+    suites = tuple(load_suites(config.Layout(root=ROOT)).resolve(["test_workqueue"]))
+    plan = bisect_steps.StepPlan(tree=info, arch=config.load_arch(layout, "fake"),
+                                 flavor=config.load_flavors(layout).get("debug"),
+                                 topology=topology.Topology("t", 1, 1, 1, 1, 512), suites=suites, out_dir=tmp_path,
+                                 sandbox=False)
+    predicate = bisect.Predicate("finding", pattern=r"^lockdep: possible deadlock in nbd_config_put")
+    evaluate = bisect_steps.evaluator(layout, plan, predicate, lambda s: None, booted=machine.booted)
+    result = bisect.bisect(predicate, ("base", info.commit), commits, evaluate)
+    assert result.culprit == commits[1]
+    assert [(s.label, s.bad) for s in result.steps] == [("p2", True), ("p1", False)]
+    assert machine.boots == [("p2", 1), ("p1", 1)]
+    assert result.steps[0].evidence.startswith("lockdep: possible deadlock in nbd_config_put [")
+    assert result.steps[1].evidence == "0 finding(s), none matching"
+    assert (tmp_path / "step-1" / "test_workqueue.log").is_file() and (tmp_path / "step-2" / "console.log").is_file()
+
+
 def test_help_text_is_not_an_if_block(tmp_path):
     kc = tmp_path / "Kconfig"
     kc.write_text("config A\n\tbool \"a\"\n\thelp\n\t  if you say Y here the\n\t  system crashes\n\n"
@@ -343,23 +377,30 @@ def test_a_build_cut_short_is_not_cached_and_the_next_one_repairs_the_slot(fake,
         f"{slot.root}: the last build here was cut short (base by pid 1); continuing from its state"]
 
 
-def test_the_build_job_builds_each_arch_and_names_the_first_breaking_patch(fake):
-    """`wqci build` without the CLI: the series applied on the user's tree, each patch built in the slot."""
-    from pipeline.jobs import build as build_job
+def demo_series(layout, info, changes):
+    """Series `demo` of the fake project: one patch per (path, text, subject) on the fake tree."""
     from tests.conftest import ROOT
 
-    layout, info = fake
     shutil.copy(ROOT / "configs" / "trees.yaml", layout.configs / "trees.yaml")
     git(info.repo, "checkout", "-q", "-b", "work")
-    commit_change(info.repo, "kernel/sched/core.c", "int b;\n", "sched: fine")
-    commit_change(info.repo, "kernel/workqueue.c", "int a = ;\n", "wq: broken")
+    for path, text, subject in changes:
+        commit_change(info.repo, path, text, subject)
     patches = layout.patches / "demo"
     git(info.repo, "format-patch", "-q", "-o", str(patches), f"{info.commit}..work")
     git(info.repo, "checkout", "-q", "-")
     files = sorted(p.name for p in patches.glob("*.patch"))
     (patches / "series.yaml").write_text(
         "name: demo\ntitle: demo\nversion: 1\nbase: linux-7.2\nauthor: A\ndate: 2026-01-01\npatches:\n"
-        + "".join(f"  - {{file: {f}, subject: {s}}}\n" for f, s in zip(files, ("sched fine", "wq broken"))))
+        + "".join(f"  - {{file: {f}, subject: {c[2]}}}\n" for f, c in zip(files, changes)))
+
+
+def test_the_build_job_builds_each_arch_and_names_the_first_breaking_patch(fake):
+    """`wqci build` without the CLI: the series applied on the user's tree, each patch built in the slot."""
+    from pipeline.jobs import build as build_job
+
+    layout, info = fake
+    demo_series(layout, info, [("kernel/sched/core.c", "int b;\n", "sched fine"),
+                               ("kernel/workqueue.c", "int a = ;\n", "wq broken")])
     arch, flavor = config.load_arch(layout, "fake"), config.load_flavors(layout).get("debug")
     slot = build.slot_for(layout, info, arch, flavor).root
     lines, seen = [], []
@@ -381,3 +422,35 @@ def test_the_build_job_builds_each_arch_and_names_the_first_breaking_patch(fake)
     assert only.verdict.message == "base builds (fake/debug)"
     assert [(r.request.label, r.request.commit) for r in only.verdict.results] == [("base", info.commit)]
     assert lines[-1] == f"building base for fake/debug in {slot}"
+
+
+def test_prepare_names_the_first_patch_that_does_not_build(fake, tmp_path):
+    """`wqci test`/`wqci run`: the head does not build, so the patches before it are built in
+    order (the same search as `wqci build --each-patch`) and the build stage names patch 2."""
+    from pipeline.jobs import prepare
+    from pipeline.model.results import SuiteResult
+
+    layout, info = fake
+    demo_series(layout, info, [("kernel/sched/core.c", "int b;\n", "sched fine"),
+                               ("kernel/workqueue.c", "int a = ;\n", "wq broken"),
+                               ("lib/test_workqueue.c", "int c;\n", "test fine")])
+    arch = config.load_arch(layout, "fake")
+    wanted = prepare.Variant(series="demo", tree_path=info.repo, flavor="debug", sandbox=False, ccache=False)
+    prepared = prepare.prepare(layout, wanted, arch, tmp_path / "logs")
+    assert not prepared.ok
+    suite = SuiteResult(name="fake/debug/t/demo")
+    for stage in prepared.stages:
+        suite.add_stage(stage)
+    assert [(c.name, c.status) for c in suite.cases] == [
+        ("tree", Status.PASS), ("apply.1", Status.PASS), ("apply.2", Status.PASS), ("apply.3", Status.PASS),
+        ("build", Status.FAIL)]
+    assert [(c.suite, c.case) for c in suite.cases[1:4]] == [("apply", "1"), ("apply", "2"), ("apply", "3")]
+    assert suite.cases[-1].message.startswith(
+        'patch 2/3 "wq broken" does not build: kernel/workqueue.c:1:9: error')
+    assert suite.cases[-1].properties["breaking_patch"] == "2"  # for whoever acts on it, not in a sentence
+    # the head, then patches 1 and 2 in order, all in the one slot
+    slot = build.slot_for(layout, info, arch, config.load_flavors(layout).get("debug"))
+    built = sorted(p.name for p in (slot.root / "out").iterdir())
+    assert built == sorted(c[:12] for _, c in prepared.commits)
+    with pytest.raises(prepare.BuildFailed, match=r'^build: patch 2/3 "wq broken" does not build'):
+        prepare.built(prepared)

@@ -226,6 +226,8 @@ def test_suite_subtests_become_cases():
         "wq_stress.scopes": Status.FAIL, "wq_stress.scopes.cpu": Status.PASS, "wq_stress.scopes.numa": Status.FAIL,
         "wq_stress.flush": Status.PASS}
     assert cases["wq_stress.scopes"].message == "scopes: 1 of 2 failed"
+    assert [(c.suite, c.variant, c.case, c.runs) for c in cases.values()][:2] == [
+        ("wq_stress", "", "scopes", ()), ("wq_stress", "", "scopes.cpu", ())]
     assert "    not ok 2 numa" in cases["wq_stress.scopes"].text
     assert (cases["wq_stress.flush"].duration, cases["wq_stress.scopes"].duration) == (5.0, 15.0)
     assert cases["wq_stress.scopes.numa"].duration == pytest.approx(5.0)
@@ -273,6 +275,10 @@ def test_suite_repeats_and_variants_are_named_apart():
     names = list(cases_of(mod(log, variant="numa"), mod(log, variant="numa"), mod("", timed_out=True)))
     assert names[:3] == ["wq_stress.numa.bursts#1", "wq_stress.numa.deadline#1", "wq_stress.numa.hotplug#1"]
     assert names[3] == "wq_stress.numa.bursts#2" and names[-1] == "wq_stress#3"
+    # the identity is in fields; the names above are derived from them
+    case = cases_of(mod(log, variant="numa"), mod(log, variant="numa"))["wq_stress.numa.bursts#2"]
+    assert (case.suite, case.variant, case.case, case.runs, case.stem) == (
+        "wq_stress", "numa", "bursts", (2,), "wq_stress.numa.bursts")
     assert list(cases_of(mod("KTAP version 1\n1..0\n"), mod("KTAP version 1\n1..0\n"))) == ["wq_stress#1",
                                                                                              "wq_stress#2"]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from junitparser import JUnitXml
 
 from pipeline import config
 from pipeline.build.kernel import BuildRequest, make_env
@@ -38,7 +39,7 @@ def test_matrix_cells_and_shards_are_deterministic():
 def fake_cell(cell_dir: Path, name: str, status: Status, items: float) -> None:
     run = results.Run(name=name)
     suite = results.SuiteResult(name=f"x86_64/debug/smp8-numa2/{name}")
-    suite.cases.append(Case("test_workqueue.cache", status, metrics={"items_per_sec": items}))
+    suite.cases.append(Case("test_workqueue", status, metrics={"items_per_sec": items}, case="cache"))
     run.suites.append(suite)
     results.write_junit(run, cell_dir / "junit.xml")
     results.write_json(run, cell_dir / "results.json")
@@ -138,6 +139,37 @@ def test_the_job_runs_its_shard_merges_and_reports_each_cell(tmp_path):
     assert f"{SERIES_CELL}/x86_64/debug/smp8-numa2/{SERIES_CELL}" in xml
     index = json.loads((tmp_path / "out" / "nightly.json").read_text())
     assert [row["cell"] for row in index] == [BASE_CELL, SERIES_CELL]
+
+
+def test_a_night_of_real_run_cells_on_a_fake_backend(tmp_path, monkeypatch):
+    """The real cells: each series cell is `wqci run`'s whole orchestration (interleaving,
+    confirmation, the verdict) on a backend that replays consoles; the cells' verdicts
+    become the night's rows and its merged JUnit."""
+    from tests.unit.test_run_job import LOCKDEP, FakeBackend, console
+
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(MINI.replace("series: [fastwake-v1]", "series: [fastwake-v1, fastwake-v1-claim]")
+                      .replace("repeat: 3", "repeat: 2") + "base_only: false\n")
+    # fastwake-v1's kernel reports the same lock inversion in every test; the claim variant is clean
+    backend = FakeBackend({"fastwake-v1": [console(test_workqueue=LOCKDEP)] * 5}, tmp_path / "history")
+    real_run = nightly.abrun.run
+    monkeypatch.setattr(nightly.abrun, "run", lambda layout, req, progress: real_run(layout, req, progress, backend))
+    night = nightly.nightly(LAYOUT, nightly.NightlyRequest(matrix=matrix, out_dir=tmp_path / "out"), lambda s: None)
+
+    bad, good = "fastwake-v1--x86_64--debug--smp8-numa2", "fastwake-v1-claim--x86_64--debug--smp8-numa2"
+    assert [(r.cell.id, r.status) for r in night.cells] == [(bad, "fail"), (good, "pass")]
+    # two pairs each, then for the lock inversion confirmation pairs until 4 of 4 against 0 of 4
+    assert [label for label, _ in backend.calls] == ["base", "fastwake-v1"] * 4 + ["base", "fastwake-v1-claim"] * 2
+    data = json.loads((tmp_path / "out" / bad / "results.json").read_text())
+    (finding,) = [c for s in data["suites"] for c in s["cases"] if c["status"] != "pass"]
+    assert finding["suite"] == "finding" and "(new: patched 4 of 4, baseline 0 of 4" in finding["message"]
+    assert data["verdict"]["reasons"] == [f"x86_64/debug/smp8-numa2/fastwake-v1: {finding['name']}: "
+                                          f"{finding['message']}"]
+    assert [(r["cell"], r["status"]) for r in night.rows] == [(bad, "fail"), (good, "pass")]
+    merged = JUnitXml.fromfile(str(night.junit))
+    assert [(ts.name, tc.name) for ts in merged for tc in ts if not tc.is_passed] == [
+        (f"{bad}/x86_64/debug/smp8-numa2/fastwake-v1", finding["name"])]
+    assert (merged.failures, merged.errors) == (1, 0)
 
 
 def test_the_job_runs_only_its_shard_and_a_failing_cell_is_an_error_row(tmp_path):

@@ -21,10 +21,11 @@ def sample_run() -> results.Run:
     suite = results.SuiteResult(name="x86_64/debug/smp8-numa2/fastwake-v1", properties={"accelerator": "tcg"})
     suite.cases += [
         Case("build", Status.PASS, 12.5, properties={"compiled_objects": "7"}),
-        Case("test_workqueue.cache", Status.PASS, 3.0, metrics={"items_per_sec": 9000.0},
-             properties={"items_per_sec": "9000"}),
-        Case("locktorture.mutex_lock", Status.FAIL, 15.0, "End of test: FAILURE", "Writes: Total: 5 Fail: 1"),
-        Case("boot#2", Status.ERROR, 240.0, "SSH did not answer within 240 s", "console tail"),
+        Case("test_workqueue", Status.PASS, 3.0, metrics={"items_per_sec": 9000.0},
+             properties={"items_per_sec": "9000"}, case="cache"),
+        Case("locktorture", Status.FAIL, 15.0, "End of test: FAILURE", "Writes: Total: 5 Fail: 1",
+             variant="mutex_lock"),
+        Case("boot", Status.ERROR, 240.0, "SSH did not answer within 240 s", "console tail", runs=(2,)),
         Case("ww_mutex_selftest", Status.SKIP, 0.0, "skipped: the guest failed"),
     ]
     findings = triage.extract((DATA / "splats" / "two-splats.log").read_text())
@@ -56,6 +57,37 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert root["@tests"] == "7" and root["@failures"] == "1" and root["@errors"] == "1"
 
 
+def test_case_names_are_derived_from_their_fields():
+    """The JUnit name of each kind of case; nothing parses a name back."""
+    named = [
+        (Case("test_workqueue", Status.PASS, case="cpu"), "test_workqueue.cpu"),
+        (Case("test_workqueue", Status.PASS, runs=(2,)), "test_workqueue#2"),
+        (Case("locktorture", Status.PASS, variant="mutex_lock", runs=(2,)), "locktorture.mutex_lock#2"),
+        (Case("kunit", Status.PASS, variant="v", case="suite.test", runs=(1,)), "kunit.v.suite.test#1"),
+        (Case("finding", Status.FAIL, case="lockdep.0123abcd"), "finding.lockdep.0123abcd"),
+        (Case("ab", Status.PASS, case="numa"), "ab.numa"),
+        (Case("apply", Status.PASS, case="1"), "apply.1"),
+        (Case("build", Status.PASS), "build"),
+        (Case("boot", Status.PASS, runs=(2,)), "boot#2"),
+        # the second boot of the third test of `wqci run`: numbered by the run, not renamed
+        (Case("boot", Status.PASS, runs=(2,)).numbered(3), "boot#2#3"),
+    ]
+    assert [c.name for c, _ in named] == [name for _, name in named]
+    reboot = named[-1][0]
+    assert (reboot.suite, reboot.runs, reboot.run, reboot.stem, reboot.test) == ("boot", (2, 3), 3, "boot#2", "boot")
+    assert named[0][0].run is None and named[0][0].stem == "test_workqueue.cpu"
+
+
+def test_junit_classes_are_the_suites(tmp_path):
+    from junitparser import JUnitXml
+
+    (suite,) = JUnitXml.fromfile(str(results.write_junit(sample_run(), tmp_path / "junit.xml")))
+    prefix = "wqci.x86_64.debug.smp8-numa2.fastwake-v1."
+    assert [(c.name, c.classname[len(prefix):]) for c in suite][:5] == [
+        ("build", "build"), ("test_workqueue.cache", "test_workqueue"), ("locktorture.mutex_lock", "locktorture"),
+        ("boot#2", "boot"), ("ww_mutex_selftest", "ww_mutex_selftest")]
+
+
 def test_results_json_has_metrics_and_findings(tmp_path):
     path = results.write_json(sample_run(), tmp_path / "results.json")
     data = json.loads(path.read_text())
@@ -63,6 +95,13 @@ def test_results_json_has_metrics_and_findings(tmp_path):
     suite = data["suites"][0]
     cache = next(c for c in suite["cases"] if c["name"] == "test_workqueue.cache")
     assert cache["metrics"] == {"items_per_sec": 9000.0}
+    # the name for readers, the fields for whoever needs the identity
+    fields = [{k: c[k] for k in ("name", "suite", "variant", "case", "runs")} for c in suite["cases"][2:4]]
+    assert fields == [
+        {"name": "locktorture.mutex_lock", "suite": "locktorture", "variant": "mutex_lock", "case": "", "runs": []},
+        {"name": "boot#2", "suite": "boot", "variant": "", "case": "", "runs": [2]}]
+    finding = next(c for c in suite["cases"] if c["suite"] == "finding")
+    assert finding["name"] == f"finding.{finding['case']}" and finding["case"].startswith("lockdep.")
     assert [f["kind"] for f in suite["findings"]] == ["lockdep", "kcsan"]
 
 

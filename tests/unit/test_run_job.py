@@ -20,13 +20,16 @@ from pipeline.guest.topology import load_topologies
 from pipeline.intake.tree import TreeInfo
 from pipeline.jobs import prepare
 from pipeline.jobs import run as abrun
+from pipeline.jobs import variant
 from pipeline.model import verdict
 from pipeline.model.cases import Case
 from pipeline.model.status import StageResult, Status
+from pipeline.suites import runner
 from pipeline.suites.config import load_suites
 from pipeline.triage import findings as triage
 from pipeline.triage.history import History
 from tests.conftest import DATA, ROOT
+from tests.fakes.guest import HANG, FakeMachine, recorded
 
 SPLATS = DATA / "splats"
 SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
@@ -255,3 +258,59 @@ def test_an_interrupted_run_keeps_and_classifies_what_it_saw(tmp_path, interrupt
                        "interrupted during run 1" if interrupt_at == 2 else "interrupted during confirm 2")]
     assert data["verdict"]["status"] == "error" and data["status"] == "error"
     assert SCHEMA.to_dict(str(req.out_dir / "junit.xml"))["@errors"] == "1"
+
+
+# ---------------------------------------------------------------- the real test of a kernel, on fake guests
+
+MODULES = {"test_workqueue": recorded("test_workqueue", "test_workqueue:"),
+           "test-ww_mutex": recorded("ww_mutex_selftest", "mutex selftests|stress (")}
+
+
+@dataclass
+class GuestReplay(FakeBackend):
+    """Builds as FakeBackend does, tests with the real variant.run_variant on the machine's fake guests."""
+
+    machine: FakeMachine | None = None
+
+    def test(self, arch, prepared, suites, out_dir, result, progress):
+        self.calls.append((prepared.label, tuple(s.name for s in suites)))
+        req = variant.TestRequest(arch=arch, topology=load_topologies(LAYOUT).get(None), build=prepared.build,
+                                  suites=tuple(suites), out_dir=out_dir)
+        return variant.run_variant(LAYOUT, req, result, progress, booted=self.machine.booted)
+
+
+def test_a_hung_suite_costs_a_reboot_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "CONSOLE_SETTLE", 0.0)
+    # test_workqueue hangs in the first boot of the patched kernel, and only there
+    machine = FakeMachine(lambda kernel, boot, module: HANG if (kernel, boot, module) == (
+        "fastwake-v1", 1, "test_workqueue") else MODULES[module])
+    backend = GuestReplay({}, tmp_path / "history", machine=machine)
+    req = request(tmp_path, suites=("test_workqueue", "ww_mutex_selftest"), repeat=2)
+    result, (outcome,) = abrun.run(LAYOUT, req, lambda s: None, backend)
+
+    # the patched kernel was booted again for the suite after the hang, then tested again in pair 2
+    assert machine.boots == [("base", 1), ("fastwake-v1", 1), ("fastwake-v1", 2), ("base", 2), ("fastwake-v1", 3)]
+    scopes = ("cpu", "smt", "cache_shard", "cache", "numa", "system")
+    wq = lambda run: [f"test_workqueue#{run}"] + [f"test_workqueue.{s}#{run}" for s in scopes]  # noqa: E731
+    ab = [f"ab.{s}" for s in scopes]
+    statuses = lambda suite: [(c.name, c.status.value) for c in suite.cases]  # noqa: E731
+    assert statuses(outcome.baseline) == [("build", "pass"), ("boot#1", "pass")] + [(n, "pass") for n in wq(1)] + [
+        ("ww_mutex_selftest#1", "pass"), ("boot#2", "pass")] + [(n, "pass") for n in wq(2)]
+    assert statuses(outcome.patched) == [
+        ("build", "pass"), ("boot#1", "pass"), ("test_workqueue#1", "error"),
+        ("boot#2#1", "pass"), ("ww_mutex_selftest#1", "pass"),
+        ("boot#2", "pass")] + [(n, "pass") for n in wq(2)] + [(n, "pass") for n in ab]
+    hung = outcome.patched.cases[2]
+    assert (hung.suite, hung.runs, hung.message) == ("test_workqueue", (1,), "timed out after 600 s")
+    assert hung.text.startswith("sysrq via /proc/sysrq-trigger\nconsole tail:\n") and "sysrq: Show State" in hung.text
+    # the A/B still compares: two baseline runs against the patched kernel's one complete run
+    assert [(r.scope, r.n_baseline, r.n_patched) for r in outcome.comparison] == [(s, 2, 1) for s in scopes]
+
+    data = json.loads((req.out_dir / "results.json").read_text())
+    assert data["verdict"] == {"status": "error", "warnings": [], "reasons": [
+        "x86_64/debug/smp8-numa2/fastwake-v1: test_workqueue#1: timed out after 600 s"]}
+    assert verdict.of_run(result).exit_code == 1
+    assert SCHEMA.to_dict(str(req.out_dir / "junit.xml"))["@errors"] == "1"
+    # one console per test, both boots in it
+    console = (req.out_dir / "x86_64" / "fastwake-v1" / "run-1" / "console.log").read_text()
+    assert console.count("Linux version 7.2.13 (fastwake-v1)") == 2

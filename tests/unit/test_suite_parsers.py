@@ -113,6 +113,7 @@ def test_locktorture_repeats_are_named_apart_and_grouped_per_lock_type():
     cases = parse("locktorture", runs + runs)
     names = [c.name for c in cases]
     assert names[0] == "locktorture.mutex_lock#1" and names[3] == "locktorture.mutex_lock#4"
+    assert (cases[3].suite, cases[3].variant, cases[3].case, cases[3].runs) == ("locktorture", "mutex_lock", "", (4,))
     assert len(set(names)) == 6
     found = {r.name: r for r in rates.repeated(cases)}
     assert set(found) == {"locktorture.mutex_lock", "locktorture.ww_mutex_lock", "locktorture.rtmutex_lock"}

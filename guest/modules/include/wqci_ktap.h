@@ -2,7 +2,7 @@
 /*
  * KTAP output for wqci's stress modules: one document per module load,
  * diagnostics printed before the result they explain, metrics as
- * "# metric: key=value ..." diagnostics (parsed by pipeline/ktap.py).
+ * "# metric: key=value ..." diagnostics (parsed by pipeline/suites/ktap.py).
  */
 #ifndef WQCI_KTAP_H
 #define WQCI_KTAP_H
@@ -38,22 +38,30 @@ static inline int wqci_sysfs_write(const char *path, const char *value)
 	return done < 0 ? done : 0;
 }
 
-/* Read an unsigned number from a sysfs file; -errno when absent. */
-static inline long long wqci_sysfs_read_ull(const char *path)
+/* Read a small sysfs file into @buf (NUL-terminated): its length, or -errno when absent. */
+static inline ssize_t wqci_sysfs_read(const char *path, char *buf, size_t size)
 {
 	struct file *f = filp_open(path, O_RDONLY, 0);
-	char buf[32] = "";
 	loff_t pos = 0;
-	unsigned long long v;
 	ssize_t n;
 
 	if (IS_ERR(f))
 		return PTR_ERR(f);
-	n = kernel_read(f, buf, sizeof(buf) - 1, &pos);
+	n = kernel_read(f, buf, size - 1, &pos);
 	filp_close(f, NULL);
+	buf[n < 0 ? 0 : n] = 0;
+	return n;
+}
+
+/* Read an unsigned number from a sysfs file; -errno when absent. */
+static inline long long wqci_sysfs_read_ull(const char *path)
+{
+	char buf[32];
+	unsigned long long v;
+	ssize_t n = wqci_sysfs_read(path, buf, sizeof(buf));
+
 	if (n < 0)
 		return n;
-	buf[n] = 0;
 	return kstrtoull(strim(buf), 10, &v) ? -EINVAL : (long long)v;
 }
 

@@ -1,0 +1,1 @@
+"""Fakes of what touches the world, for fast unit tests of the jobs."""
