@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from importlib import metadata
 import signal
 import sys
 import time
@@ -15,7 +16,8 @@ import typer
 from typer._click import exceptions as click_exc
 
 from pipeline import config, proc
-from pipeline.build.kernel import LOCK_TIMEOUT
+from pipeline.build import kconfig
+from pipeline.build.kernel import LOCK_TIMEOUT, default_jobs
 from pipeline.guest import boot as boot_mod
 from pipeline.intake import branch
 from pipeline.build import sandbox
@@ -46,17 +48,33 @@ from pipeline.model import verdict as verdict_mod
 from pipeline.analysis.evidence import FindingClass
 from pipeline.model.errors import EXIT_INFRA, UsageError, WqciError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-series_app = typer.Typer(no_args_is_help=True, help="The series: bundled (patches/) and the user's ($WQCI_SERIES).")
-tree_app = typer.Typer(no_args_is_help=True, help="Base kernel trees.")
+# -h as well as --help, as kernel tools have it (subcommands inherit it from here)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  epilog="Example: wqci run --series fastwake-v1")
+series_app = typer.Typer(no_args_is_help=True, help="The series: bundled (patches/) and the user's ($WQCI_SERIES).",
+                         epilog="Example: wqci series show fastwake-v1")
+tree_app = typer.Typer(no_args_is_help=True, help="Base kernel trees.", epilog="Example: wqci tree fetch")
 app.add_typer(series_app, name="series")
 app.add_typer(tree_app, name="tree")
 
-# Options shared by several commands (Typer reads these per command).
-TREE = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree.")
+# Options shared by several commands (Typer reads these per command). Short flags and
+# spellings as kernel tools (tuxmake, make) have them: -a, -o, -j, -K; --flavor as
+# tuxmake spells it, --flavour accepted too, "flavour" in every help text.
+TREE = typer.Option(None, "--tree", help="Use this git checkout instead of the base tree.",
+                    show_default="the base tree of configs/trees.yaml")
 NO_SANDBOX = typer.Option(False, "--no-sandbox", help="Run make without bubblewrap.")
-FLAVOR = typer.Option(None, "--flavor", help="Kernel flavour (configs/flavors.yaml).")
-TOPOLOGY = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml).")
+FLAVOR = typer.Option(None, "--flavor", "--flavour", help="Kernel flavour (configs/flavors.yaml); combine with +, "
+                      "e.g. lockdep+kasan.", show_default="the default of configs/flavors.yaml")
+TOPOLOGY = typer.Option(None, "--topology", help="Guest layout (configs/topologies.yaml).",
+                        show_default="the default of configs/topologies.yaml")
+JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Parallel jobs of make (make -j).", show_default="one per CPU")
+KCONFIG_ADD = typer.Option(None, "--kconfig-add", "-K", metavar="CONFIG_X=VALUE",
+                           help="Also ask for this option (repeatable), merged after the flavour's fragments and "
+                           "checked like theirs: VALUE is y, m, n, a number or a \"string\", and it must hold in "
+                           "the final .config.")
+CI = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of progress bars (so too when stdout is not "
+                  "a terminal).")
 PARAM = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override.")
 ACCELERATORS = ("auto", "kvm", "tcg")
 
@@ -87,15 +105,42 @@ SERIES = typer.Option(None, "--series", help="This series (see `wqci series list
 BASE = typer.Option(False, "--base", help="The base tree, without patches.")
 RANGE = typer.Option(None, "--range", help="With --tree PATH: the commits BASE..HEAD of that checkout as the series, "
                     "BASE as the baseline.")
-ARCHES = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all.")
+ARCHES = typer.Option("x86_64", "--arch", "-a", help="x86_64, arm64, a comma list, or all.")
+
+
+@dataclass(frozen=True)
+class _Make:
+    """-j and -K, checked before any work."""
+
+    jobs: int
+    kconfig_add: tuple[str, ...]
+
+
+def _make(jobs: int | None, kconfig_add: list[str] | None) -> _Make:
+    return _Make(jobs or default_jobs(), tuple(kconfig.check_added(item) for item in kconfig_add or ()))
 
 _state = {"debug": False}
+
+
+def _version(wanted: bool) -> None:
+    if wanted:
+        print(f"wqci {_installed_version()}")
+        raise typer.Exit(0)
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("wqci")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed; `make deps` installs it)"
 
 
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Echo every command as `$ cmd`."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print wqci's version and exit."),
 ) -> None:
     """wqci: validate mailed Linux kernel patch series."""
     _state["debug"] = debug
@@ -169,7 +214,7 @@ def layout() -> config.Layout:
 # ---------------------------------------------------------------- series
 
 
-@series_app.command("list")
+@series_app.command("list", epilog="Example: wqci series list")
 @guarded
 def series_list() -> None:
     """Every series: bundled with wqci (patches/) or the user's own ($WQCI_SERIES)."""
@@ -190,7 +235,7 @@ def series_list() -> None:
         raise typer.Exit(2)
 
 
-@series_app.command("show")
+@series_app.command("show", epilog="Example: wqci series show fastwake-v1")
 @guarded
 def series_show(name: str) -> None:
     """Subjects, authors, files, trailers, base-commit and diffstat of one series."""
@@ -221,15 +266,16 @@ def series_show(name: str) -> None:
     print("\n" + series_mod.diffstat(lay, s))
 
 
-@series_app.command("import")
+@series_app.command("import", epilog="Example: wqci series import thread.mbox --name wq-idle -v 1")
 @guarded
 def series_import(
     source: str = typer.Argument(..., help="An mbox file, a maildir, a directory of git format-patch files, or "
                                  "(with network) a message-id or lore URL."),
     name: str = typer.Option(..., "--name", help="Name of the new series (a directory under $WQCI_SERIES)."),
     revision: Optional[int] = typer.Option(None, "-v", "--revision", min=1,
-                                           help="Import revision N (default: the newest)."),
-    base: Optional[str] = typer.Option(None, "--base", help="Base tree name (default: the default tree)."),
+                                           help="Import revision N.", show_default="the newest"),
+    base: Optional[str] = typer.Option(None, "--base", help="Base tree name.",
+                                       show_default="the default of configs/trees.yaml"),
     force: bool = typer.Option(False, "--force", help="Replace an existing series of that name."),
 ) -> None:
     """Import a mailed series, the way b4 reads it, into $WQCI_SERIES/NAME/."""
@@ -262,9 +308,10 @@ def series_import(
 # ---------------------------------------------------------------- trees
 
 
-@tree_app.command("fetch")
+@tree_app.command("fetch", epilog="Example: wqci tree fetch linux-7.2")
 @guarded
-def tree_fetch(name: Optional[str] = typer.Argument(None, help="Tree name from configs/trees.yaml.")) -> None:
+def tree_fetch(name: Optional[str] = typer.Argument(None, help="Tree name from configs/trees.yaml.",
+                                                show_default="the default of configs/trees.yaml")) -> None:
     """Download, verify and unpack a base tree into the cache (once)."""
     lay = layout()
     tree = config.load_trees(lay).get(name)
@@ -273,7 +320,7 @@ def tree_fetch(name: Optional[str] = typer.Argument(None, help="Tree name from c
     ui.info(f"tree {tree.name}: {info.repo} at {info.commit[:12]} ({tree.tag}) in {time.monotonic() - started:.1f} s")
 
 
-@tree_app.command("show")
+@tree_app.command("show", epilog="Example: wqci tree show")
 @guarded
 def tree_show() -> None:
     """The configured trees and their state in the cache."""
@@ -290,18 +337,23 @@ def tree_show() -> None:
 # ---------------------------------------------------------------- apply
 
 
-@app.command("apply", no_args_is_help=True)
+@app.command("apply", no_args_is_help=True,
+             epilog="Example: wqci apply --series fastwake-v1 --tree ~/linux --onto v7.2")
 @guarded
 def apply_cmd(
     series: str = typer.Option(..., "--series", help="Series name (see `wqci series list`)."),
     tree_path: Optional[Path] = TREE,
-    onto: Optional[str] = typer.Option(None, "--onto", help="Apply onto this revision instead of the base."),
+    onto: Optional[str] = typer.Option(None, "--onto", help="Apply onto this revision instead of the base.",
+                                       show_default="the series' base-commit when the tree has it, else the tree's"),
+    ci: bool = CI,
 ) -> None:
     """Apply a series in a worktree under the cache, one commit per patch."""
     lay = layout()
     if onto is None:
         _announce_base(lay, series, tree_path)
-    co = prepare_mod.checkout(lay, series, tree_path, onto, log_path=prepare_mod.stamped_log(lay, f"apply-{series}"))
+    with ui.Progress(plain=ci):
+        co = prepare_mod.checkout(lay, series, tree_path, onto,
+                                  log_path=prepare_mod.stamped_log(lay, f"apply-{series}"))
     result = co.applied
     ui.info(f"applied {co.name} ({len(result.patches)} patches) onto {co.info.name} {result.base[:12]}")
     print(f"worktree: {result.worktree}")
@@ -312,7 +364,8 @@ def apply_cmd(
 # ---------------------------------------------------------------- build
 
 
-@app.command("build", no_args_is_help=True)
+@app.command("build", no_args_is_help=True,
+             epilog="Example: wqci build --series fastwake-v1 -a all -j 8 -K CONFIG_DEBUG_ATOMIC_SLEEP=y")
 @guarded
 def build_cmd(
     series: Optional[str] = SERIES,
@@ -320,22 +373,28 @@ def build_cmd(
     range_: Optional[str] = RANGE,
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
     each_patch: bool = typer.Option(False, "--each-patch", help="Build every patch; name the first that breaks."),
     tree_path: Optional[Path] = TREE,
     no_ccache: bool = typer.Option(False, "--no-ccache", help="Compile without ccache."),
     no_sandbox: bool = NO_SANDBOX,
     force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
     lock_timeout: float = LOCK_WAIT,
+    ci: bool = CI,
 ) -> None:
     """Build image and modules for each arch into the slot's persistent build directory."""
+    make = _make(jobs, kconfig_add)
     given = _given(series, base, range_, tree_path)
     lay, series = given.layout, given.series
     req = build_job.BuildsRequest(series=series, flavor=config.load_flavors(lay).get(flavor),
                                   arches=tuple(config.select_arches(lay, arch)), tree_path=tree_path,
                                   each_patch=each_patch, ccache=not no_ccache, sandbox=not no_sandbox, force=force,
-                                  lock_timeout=lock_timeout)
+                                  lock_timeout=lock_timeout, jobs=make.jobs, kconfig_add=make.kconfig_add)
     _check_sandbox(no_sandbox)
-    if not build_job.build_arches(lay, req, ui.info, _print_arch_build).ok:
+    with ui.Progress(plain=ci) as progress:
+        built = build_job.build_arches(lay, req, progress, _print_arch_build)
+    if not built.ok:
         raise typer.Exit(1)
 
 
@@ -358,7 +417,7 @@ def _print_arch_build(built: build_job.ArchBuild) -> None:
 # ---------------------------------------------------------------- boot
 
 
-@app.command("boot", no_args_is_help=True)
+@app.command("boot", no_args_is_help=True, epilog="Example: wqci boot --series fastwake-v1 --shell")
 @guarded
 def boot_cmd(
     series: Optional[str] = SERIES,
@@ -366,17 +425,25 @@ def boot_cmd(
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count."),
-    numa: Optional[int] = typer.Option(None, "--numa", help="Override the number of NUMA nodes."),
-    memory: Optional[str] = typer.Option(None, "--memory", help="Override the memory size, e.g. 2G."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", help="Override the topology's vCPU count.",
+                                       show_default="the topology's"),
+    numa: Optional[int] = typer.Option(None, "--numa", help="Override the number of NUMA nodes.",
+                                       show_default="the topology's"),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Override the memory size, e.g. 2G.",
+                                         show_default="the topology's"),
     accel: str = ACCEL,
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds until SSH must answer."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds until SSH must answer.",
+                                            show_default="boot_timeout of configs/boot.yaml"),
     shell: bool = typer.Option(False, "--shell", help="Open an interactive shell in the guest."),
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     lock_timeout: float = LOCK_WAIT,
+    ci: bool = CI,
 ) -> None:
     """Boot the built kernel (building it if needed) and check the guest's topology."""
+    make = _make(jobs, kconfig_add)
     _series_or_base(series, base)
     lay = layout()
     arches = config.select_arches(lay, arch)
@@ -386,13 +453,14 @@ def boot_cmd(
     config.load_flavors(lay).get(flavor)
     _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox,
-                                  lock_timeout=lock_timeout)
-    for a in arches:  # one guest at a time: each is shut down before the next boots
-        _boot_one(lay, variant, a, topo, accel, timeout, shell)
+                                  lock_timeout=lock_timeout, jobs=make.jobs, kconfig_add=make.kconfig_add)
+    with ui.Progress(plain=ci) as progress:
+        for a in arches:  # one guest at a time: each is shut down before the next boots
+            _boot_one(lay, variant, a, topo, accel, timeout, shell, progress)
 
 
 def _boot_one(lay: config.Layout, variant: prepare_mod.Variant, a: config.Arch, topo: topology_mod.Topology,
-              accel: str, timeout: float | None, shell: bool) -> None:
+              accel: str, timeout: float | None, shell: bool, progress: ui.Progress) -> None:
     result = prepare_mod.kernel(lay, variant, a, lay.cache / "logs")
     ui.info(f"kernel {result.request.label} {a.name}/{result.request.flavor.name}: "
             f"{'cached' if result.cached else 'built'} {result.image}")
@@ -408,7 +476,8 @@ def _boot_one(lay: config.Layout, variant: prepare_mod.Variant, a: config.Arch, 
         print("ssh: " + proc.quote(ssh))
         print(f"console: {booted.console}")
         if shell:
-            proc.interactive(ssh)
+            with progress.paused():  # the terminal is the shell's
+                proc.interactive(ssh)
         elif sys.stdin.isatty():
             ui.info("guest is up; press Ctrl-C to shut it down")
             while vm.alive():
@@ -419,28 +488,36 @@ def _boot_one(lay: config.Layout, variant: prepare_mod.Variant, a: config.Arch, 
 # ---------------------------------------------------------------- test and triage
 
 
-@app.command("test", no_args_is_help=True)
+@app.command("test", no_args_is_help=True,
+             epilog="Example: wqci test --base --suite test_workqueue --param test_workqueue.wq_items=500")
 @guarded
 def test_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Test this series."),
     base: bool = typer.Option(False, "--base", help="Test the base tree."),
     range_: Optional[str] = RANGE,
-    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: all)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable).", show_default="all"),
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    repeat: Optional[int] = typer.Option(None, "--repeat", min=1, help="Run each suite N times (default: suites.yaml)."),
+    repeat: Optional[int] = typer.Option(None, "--repeat", min=1, help="Run each suite N times.",
+                                         show_default="repeats of configs/suites.yaml"),
     param: Optional[list[str]] = PARAM,
-    suite_timeout: Optional[list[str]] = typer.Option(None, "--suite-timeout", help="SUITE=SECONDS override."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/test-<variant>-<arch>)."),
+    suite_timeout: Optional[list[str]] = typer.Option(None, "--suite-timeout", help="SUITE=SECONDS override.",
+                                                      show_default="timeout of configs/suites.yaml"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (DIR/<arch> for several arches).",
+                                       show_default="out/test-<variant>-<arch>"),
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
     accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     amplify: bool = typer.Option(False, "--amplify", help="Add the race-amplification carry patch "
                                  "(configs/amplify.yaml) and its boot parameters."),
     lock_timeout: float = LOCK_WAIT,
+    ci: bool = CI,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
+    make = _make(jobs, kconfig_add)
     given = _given(series, base, range_, tree_path)
     lay, series = given.layout, given.series
     arches = config.select_arches(lay, arch)
@@ -451,15 +528,17 @@ def test_cmd(
     if series:
         config.load_series(lay, series)
     _check_sandbox(no_sandbox)
-    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify, lock_timeout=lock_timeout)
+    variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify, lock_timeout=lock_timeout,
+                                  jobs=make.jobs, kconfig_add=make.kconfig_add)
     verdicts = []
-    for a in arches:  # one after the other: one guest at a time
-        out_dir = _arch_dir(out, Path("out") / f"test-{label}-{a.name}", a, len(arches))
-        run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, ui.info)
-        _print_cases(run.suites[0])
-        _print_rates(run.suites[0])
-        print(f"junit: {out_dir / 'junit.xml'}")
-        verdicts.append((verdict_mod.of_run(run), out_dir / "results.json"))
+    with ui.Progress(plain=ci) as progress:
+        for a in arches:  # one after the other: one guest at a time
+            out_dir = _arch_dir(out, Path("out") / f"test-{label}-{a.name}", a, len(arches))
+            run = testrun.test_one(lay, variant, a, topo, suites, out_dir, accel, progress)
+            _print_cases(run.suites[0])
+            _print_rates(run.suites[0])
+            print(f"junit: {out_dir / 'junit.xml'}")
+            verdicts.append((verdict_mod.of_run(run), out_dir / "results.json"))
     worst_verdict, where = max(verdicts, key=lambda v: v[0].exit_code)
     _end_with(worst_verdict, label, where)
 
@@ -494,7 +573,7 @@ def _print_rates(suite: results_mod.SuiteResult) -> None:
     print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
 
 
-@app.command("triage")
+@app.command("triage", epilog="Example: dmesg | wqci triage - --known configs/known-findings.yaml")
 @guarded
 def triage_cmd(
     logfile: str = typer.Argument(..., help="A console log, dmesg, syslog or journal excerpt, as pasted (quoted or "
@@ -531,16 +610,18 @@ def triage_cmd(
 # ---------------------------------------------------------------- run and report
 
 
-@app.command("run", no_args_is_help=True)
+@app.command("run", no_args_is_help=True,
+             epilog="Example: wqci run --series fastwake-v1 -a x86_64,arm64 --repeat 3 -o out/fastwake")
 @guarded
 def run_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="The series to validate."),
     range_: Optional[str] = RANGE,
-    arch: str = typer.Option("x86_64", "--arch", help="x86_64, arm64, a comma list, or all."),
+    arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable; default: the suites "
-                                              "whose paths in configs/suites.yaml the series changes)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run (repeatable).",
+                                              show_default="the suites whose paths in configs/suites.yaml the "
+                                              "series changes"),
     repeat: str = typer.Option("auto", "--repeat", callback=_repeat, help="Interleaved baseline/patched pairs for "
                                "the A/B: N, or auto (until every scope's 95% CI is within --ab-target, or "
                                "--ab-budget runs out)."),
@@ -549,22 +630,25 @@ def run_cmd(
     ab_budget: float = typer.Option(sampling_mod.DEFAULT_BUDGET, "--ab-budget", min=0,
                                     help="--repeat auto: seconds of A/B pairs at most (2 pairs always run)."),
     param: Optional[list[str]] = PARAM,
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/run-<series>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory.", show_default="out/run-<series>"),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also copy the JUnit file here."),
     max_regression: float = typer.Option(5.0, "--max-regression", help="Allowed throughput loss, percent."),
-    perf_flavor: str = typer.Option("lockstat", "--perf-flavor", help="Flavour for the A/B runs (throughput and "
-                                    "lock_stat); 'none' compares on --flavor itself."),
+    perf_flavor: str = typer.Option("lockstat", "--perf-flavor", "--perf-flavour", help="Flavour for the A/B runs "
+                                    "(throughput and lock_stat); 'none' compares on --flavor itself."),
     each_patch: bool = typer.Option(False, "--each-patch", help="Name the first patch of each new finding."),
     accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
-    ci: bool = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of a live status."),
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
+    ci: bool = CI,
     confirm: int = typer.Option(abrun.DEFAULT_CONFIRM, "--confirm", min=0, help="At most N extra interleaved "
                                 "baseline/patched pairs to confirm a finding seen on the patched kernel only."),
     strict: bool = typer.Option(False, "--strict", help="Unconfirmed findings fail the run too."),
     lock_timeout: float = LOCK_WAIT,
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
+    make = _make(jobs, kconfig_add)
     given = _given(series, None, range_, tree_path)
     lay, series = given.layout, given.series
     s = config.load_series(lay, series)
@@ -581,7 +665,8 @@ def run_cmd(
         repeat=repeat, ab_target=ab_target / 100, ab_budget=ab_budget, out_dir=(out or Path("out") / f"run-{series}").resolve(),
         max_regression=max_regression / 100, perf_flavor=ab_flavor, each_patch=each_patch, tree_path=tree_path,
         accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict, lock_timeout=lock_timeout,
-        touches=_touches_of(s), onto=given.onto, range=given.range, skipped=skipped,
+        touches=_touches_of(s), onto=given.onto, range=given.range, skipped=skipped, jobs=make.jobs,
+        kconfig_add=make.kconfig_add,
     )
     for name, why in skipped.items():
         ui.info(f"skipping {name}: {why}")
@@ -651,7 +736,7 @@ def _end_with(verdict: verdict_mod.Verdict, name: str, summary: Path) -> None:
     raise typer.Exit(verdict.exit_code)
 
 
-@app.command("noise", no_args_is_help=True)
+@app.command("noise", no_args_is_help=True, epilog="Example: wqci noise --base --boots 5 --suite test_workqueue")
 @guarded
 def noise_cmd(
     base: bool = typer.Option(False, "--base", help="The base kernel (required: the noise of a base tree)."),
@@ -659,16 +744,22 @@ def noise_cmd(
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run per boot (repeatable; default: all)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suite to run per boot (repeatable).",
+                                              show_default="all"),
     param: Optional[list[str]] = PARAM,
     write_known: Optional[Path] = typer.Option(None, "--write-known", help="Add the findings, with their evidence, "
                                                "to this known-findings YAML file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where the boots' consoles go."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where the boots' consoles go (DIR/<arch> for "
+                                       "several arches).", show_default="runs/noise-<arch> in the cache"),
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
     accel: str = ACCEL,
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
+    ci: bool = CI,
 ) -> None:
     """Each finding of the base kernel's history, with its rate and exact 95% bound."""
+    make = _make(jobs, kconfig_add)
     if not base:
         raise UsageError(detail="--base: wqci noise measures the base kernel; give --base")
     lay = layout()
@@ -678,15 +769,19 @@ def noise_cmd(
     config.load_flavors(lay).get(flavor)
     if boots:
         _check_sandbox(no_sandbox)
-    for a in arches:
-        req = noise_mod.NoiseRequest(arch=a, topology=topo, flavor=flavor, suites=suites, boots=boots,
-                                     out_dir=_arch_dir(out, lay.cache / "runs" / f"noise-{a.name}", a, len(arches)),
-                                     accel=accel, sandbox=not no_sandbox, tree_path=tree_path)
-        _noise_one(lay, req, write_known)
+    with ui.Progress(plain=ci) as progress:
+        for a in arches:
+            req = noise_mod.NoiseRequest(arch=a, topology=topo, flavor=flavor, suites=suites, boots=boots,
+                                         out_dir=_arch_dir(out, lay.cache / "runs" / f"noise-{a.name}", a,
+                                                           len(arches)),
+                                         accel=accel, sandbox=not no_sandbox, tree_path=tree_path, jobs=make.jobs,
+                                         kconfig_add=make.kconfig_add)
+            _noise_one(lay, req, write_known, progress)
 
 
-def _noise_one(lay: config.Layout, req: noise_mod.NoiseRequest, write_known: Path | None) -> None:
-    result = noise_mod.noise(lay, req, ui.info)
+def _noise_one(lay: config.Layout, req: noise_mod.NoiseRequest, write_known: Path | None,
+               progress: ui.Progress) -> None:
+    result = noise_mod.noise(lay, req, progress)
     print(f"{result.key.describe()}: {result.boots} boot(s) in the history")
     print(ui.table(("finding", "where", "seen", "rate (95%)", "fingerprint"),
                    [(f"{r.sighting.kind}: {r.sighting.title}", r.sighting.where, f"{r.seen} of {r.boots}", r.bound,
@@ -696,7 +791,7 @@ def _noise_one(lay: config.Layout, req: noise_mod.NoiseRequest, write_known: Pat
         ui.info(f"{write_known}: {added} new entr{'y' if added == 1 else 'ies'} under {result.tree}")
 
 
-@app.command("report")
+@app.command("report", epilog="Example: wqci report out/run-fastwake-v1")
 @guarded
 def report_cmd(run_dir: Path = typer.Argument(..., help="A directory written by wqci run.")) -> None:
     """(Re)write summary.md, report.html and the throughput plot of a run directory."""
@@ -707,7 +802,7 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A directory written by 
 # ---------------------------------------------------------------- bisect
 
 
-@app.command("bisect", no_args_is_help=True)
+@app.command("bisect", no_args_is_help=True, epilog="Example: wqci bisect --series wake-prefer --build-fails -j 8")
 @guarded
 def bisect_cmd(
     series: Optional[str] = typer.Option(None, "--series", help="Find the first bad patch of this series."),
@@ -722,16 +817,22 @@ def bisect_cmd(
     suite_fails: Optional[str] = typer.Option(None, "--suite-fails", help="Bad: this suite fails."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Bad: SUITE.CASE.METRIC drops below the good end."),
     threshold: str = typer.Option("5%", "--threshold", help="Allowed drop for --metric."),
-    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", help="Suites to run per step (guest predicates).",
+                                              show_default="the suite the predicate names"),
     param: Optional[list[str]] = PARAM,
     repeat: int = typer.Option(1, "--repeat", min=1, help="Runs per step: bad if any run is bad, good if all pass."),
     arch: str = ARCHES,
     flavor: Optional[str] = FLAVOR,
     topology: Optional[str] = TOPOLOGY,
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: out/bisect-<name>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (DIR/<arch> for several arches).",
+                                       show_default="out/bisect-<name>"),
+    jobs: Optional[int] = JOBS,
+    kconfig_add: Optional[list[str]] = KCONFIG_ADD,
     no_sandbox: bool = NO_SANDBOX,
+    ci: bool = CI,
 ) -> None:
     """Find the first patch (or commit) where a predicate turns bad; every step is an incremental build."""
+    make = _make(jobs, kconfig_add)
     lay = layout()
     if range_ is not None:
         good, bad = _range_ends(range_, series, tree_path, good, bad)
@@ -741,10 +842,12 @@ def bisect_cmd(
         predicate=predicate, arch=a, flavor=config.load_flavors(lay).get(flavor),
         topology=topology_mod.load_topologies(lay).get(topology),
         suites=bisect_steps.suites_for(lay, predicate, suite, param), series=series, tree_path=tree_path, good=good,
-        bad=bad, repeat=repeat, sandbox=not no_sandbox, out_dir=_bisect_dir(out, series, tree_path, a, len(arches)))
+        bad=bad, repeat=repeat, sandbox=not no_sandbox, out_dir=_bisect_dir(out, series, tree_path, a, len(arches)),
+        jobs=make.jobs, kconfig_add=make.kconfig_add)
         for a in arches]
     _check_sandbox(no_sandbox)
-    found = [_bisect_one(lay, req, len(arches) > 1) for req in reqs]
+    with ui.Progress(plain=ci) as progress:
+        found = [_bisect_one(lay, req, len(arches) > 1, progress) for req in reqs]
     if not all(found):
         raise typer.Exit(1)
 
@@ -768,10 +871,10 @@ def _bisect_dir(out: Path | None, series: str | None, tree_path: Path | None, a:
     return (out or Path("out") / f"bisect-{series or (tree_path.name if tree_path else 'tree')}") / a.name
 
 
-def _bisect_one(lay: config.Layout, req: bisect_steps.BisectRequest, named: bool) -> bool:
+def _bisect_one(lay: config.Layout, req: bisect_steps.BisectRequest, named: bool, progress: ui.Progress) -> bool:
     """One arch's bisect and its culprit; False when it found none."""
     prefix = f"{req.arch.name}: " if named else ""
-    outcome = bisect_steps.run_bisect(lay, req, ui.info)
+    outcome = bisect_steps.run_bisect(lay, req, progress)
     print(f"{prefix}{len(outcome.result.steps)} step(s); junit: {outcome.junit}")
     if outcome.culprit is None:
         ui.error(prefix + outcome.result.message)
@@ -787,7 +890,8 @@ nightly_app = typer.Typer(
     help="The nightly matrix (see configs/nightly.yaml): run every cell of the matrix (or of one shard), a wqci run "
     "per series cell and a wqci test per base cell. A night takes hours, so nothing starts without --matrix FILE: "
     "a bare `wqci nightly` shows this help, other options without --matrix are a usage error (exit 2 for both).",
-    short_help="The nightly matrix (see configs/nightly.yaml).", invoke_without_command=True, no_args_is_help=True)
+    short_help="The nightly matrix (see configs/nightly.yaml).", invoke_without_command=True, no_args_is_help=True,
+    epilog="Example: wqci nightly --matrix configs/nightly.yaml --shard 1/2 -o out/s1")
 app.add_typer(nightly_app, name="nightly")
 
 
@@ -797,11 +901,14 @@ def nightly_cmd(
     ctx: typer.Context,
     matrix: Optional[Path] = typer.Option(None, "--matrix", help="The matrix YAML, e.g. configs/nightly.yaml "
                                           "(required: nothing runs without it)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard I/N of the matrix."),
-    out: Path = typer.Option(Path("out/nightly"), "--out", help="Output directory."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard I/N of the matrix.",
+                                        show_default="the whole matrix"),
+    out: Path = typer.Option(Path("out/nightly"), "--out", "-o", help="Output directory."),
     previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's output, to compare with."),
     list_only: bool = typer.Option(False, "--list", help="Print this shard's cells and stop."),
+    jobs: Optional[int] = JOBS,
     no_sandbox: bool = NO_SANDBOX,
+    ci: bool = CI,
 ) -> None:
     """Run every cell of the matrix (or of one shard); nothing without --matrix (see the group's help)."""
     if ctx.invoked_subcommand:
@@ -810,22 +917,23 @@ def nightly_cmd(
         raise UsageError(detail="--matrix FILE: wqci nightly runs only the matrix it is given, "
                          "e.g. --matrix configs/nightly.yaml")
     req = nightly_mod.NightlyRequest(matrix=matrix, out_dir=out.resolve(), shard=nightly_mod.parse_shard(shard),
-                                     sandbox=not no_sandbox)
+                                     sandbox=not no_sandbox, jobs=jobs or default_jobs())
     if list_only:
         for cell in nightly_mod.plan(req)[1]:
             print(cell.id)
         return
-    night = nightly_mod.nightly(layout(), req, ui.info)
+    with ui.Progress(plain=ci) as progress:
+        night = nightly_mod.nightly(layout(), req, progress)
     _print_merged(night.rows, night.junit, previous)
     if not night.ok:
         raise typer.Exit(1)
 
 
-@nightly_app.command("merge")
+@nightly_app.command("merge", epilog="Example: wqci nightly merge out/s1 out/s2 -o out/nightly-merged")
 @guarded
 def nightly_merge(
     directories: list[Path] = typer.Argument(..., help="Shard output directories."),
-    out: Path = typer.Option(Path("out/nightly-merged"), "--out", help="Where the merged JUnit goes."),
+    out: Path = typer.Option(Path("out/nightly-merged"), "--out", "-o", help="Where the merged JUnit goes."),
     previous: Optional[Path] = typer.Option(None, "--previous", help="Last night's merged output."),
 ) -> None:
     """Combine the shards' outputs into one JUnit and one summary."""

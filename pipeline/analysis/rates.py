@@ -18,7 +18,10 @@ from pipeline.model.cases import Case
 
 CONFIDENCE = 0.95
 # metrics that count events: their totals over the runs are worth reporting
-EVENT_METRICS = ("stranded", "culled_kicked", "culled_new", "lost_wakeups")
+EVENT_METRICS = ("stranded", "rescued", "culled_kicked", "culled_new", "culled_pending", "unlocked_wakes",
+                 "kicks_skipped", "lost_wakeups")
+#: event metrics named per source: culled_kicked_<waker> (wq_stress under --amplify)
+EVENT_PREFIXES = ("culled_kicked_",)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,12 @@ class Rate:
         return f"< {self.high:.3g}" if not self.failed else f"{self.low:.3g}..{self.high:.3g}"
 
     def events(self, keys: tuple[str, ...] = ()) -> list[tuple[str, float]]:
-        """The totals of the event-counting metrics (EVENT_METRICS) this case reported."""
-        return [(k, self.totals[k]) for k in keys or EVENT_METRICS if k in self.totals]
+        """The totals of the event-counting metrics (EVENT_METRICS, then the per-source
+        ones of EVENT_PREFIXES) this case reported."""
+        named = [(k, self.totals[k]) for k in keys or EVENT_METRICS if k in self.totals]
+        if keys:
+            return named
+        return named + sorted((k, v) for k, v in self.totals.items() if k.startswith(EVENT_PREFIXES))
 
     @property
     def text(self) -> str:
@@ -79,7 +86,7 @@ def repeated(cases: Iterable[Case], confidence: float = CONFIDENCE) -> list[Rate
     return out
 
 
-def properties(rates: Iterable[Rate], keys: tuple[str, ...] = EVENT_METRICS) -> dict[str, str]:
+def properties(rates: Iterable[Rate], keys: tuple[str, ...] = ()) -> dict[str, str]:
     """JUnit properties: the rate text, plus the totals of the metrics that count events."""
     props = {}
     for r in rates:

@@ -82,17 +82,18 @@ def decide(plan: Plan, samples: Samples, pairs: int, elapsed: float, last_pair: 
     widest = max(widths.values())
     if widest <= plan.target and not (pairs < CHEAP_PAIRS and fits):
         return Decision(False, TARGET, f"every scope within ±{plan.target * 100:g}% "
-                        f"(widest ±{_pct(widest)}) after {pairs} pairs", widths)
+                        f"(widest {_pct(widest)}) after {pairs} pairs", widths)
     if not fits:
         return Decision(False, BUDGET, f"another pair (~{last_pair:.0f} s) would pass the {plan.budget:g} s budget "
-                        f"({elapsed:.0f} s used; widest ±{_pct(widest)})", widths)
-    return Decision(True, "", f"pair {pairs + 1}: widest ±{_pct(widest)}, target ±{plan.target * 100:g}%", widths)
+                        f"({elapsed:.0f} s used; widest {_pct(widest)})", widths)
+    return Decision(True, "", f"pair {pairs + 1}: widest {_pct(widest)}, target ±{plan.target * 100:g}%", widths)
 
 
 def _pct(width: float) -> str:
+    """A half-width for people: "±4.2%", "over ±100%", or "±?" before there is one."""
     if math.isinf(width):
-        return "?"
-    return "over 100%" if width > 1.0 else f"{width * 100:.1f}%"
+        return "±?"
+    return "over ±100%" if width > 1.0 else f"±{width * 100:.1f}%"
 
 
 def record(plan: Plan, decision: Decision, pairs: int, seconds: float) -> dict:

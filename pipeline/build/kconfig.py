@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 from pipeline import proc
 from pipeline.config import Arch, Flavor, Layout
-from pipeline.model.errors import KconfigError
+from pipeline.model.errors import ConfigError, KconfigError, UsageError
 
 Runner = Callable[[Sequence[str]], proc.Completed]
 
@@ -65,9 +65,63 @@ def requests(fragments: Sequence[Path]) -> list[Request]:
     """What the fragments ask for; a later fragment overrides an earlier one."""
     merged: dict[str, Request] = {}
     for frag in fragments:
-        for option, value in parse_config(frag.read_text()).items():
-            merged[option] = Request(option, value, frag.name)
+        text = frag.read_text()
+        check_fragment(frag, text)
+        label = ADDED_LABEL if frag.name == ADDED_FRAGMENT else frag.name
+        for option, value in parse_config(text).items():
+            merged[option] = Request(option, value, label)
     return list(merged.values())
+
+
+# ---------------------------------------------------------------- what a fragment line may say
+
+OPTION_RE = re.compile(r"^CONFIG_[A-Z0-9_]+$")
+VALUE_RE = re.compile(r'^(y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"([^"\\]|\\.)*")$')
+#: -K/--kconfig-add lines: a fragment of their own, merged after the flavour's and the arch's
+ADDED_FRAGMENT = "wqci-kconfig-add.config"
+ADDED_LABEL = "-K"
+
+
+def option_problem(line: str) -> str | None:
+    """Why `CONFIG_X=VALUE` is not a line a fragment may have, or None when it may."""
+    name, eq, value = line.partition("=")
+    if not eq or not OPTION_RE.match(name):
+        return "give CONFIG_NAME=VALUE, the name in capitals, digits and _ (e.g. CONFIG_KCSAN=y)"
+    if not VALUE_RE.match(value):
+        return 'the value must be y, m, n, a number or a "string"'
+    return None
+
+
+def check_fragment(path: Path, text: str) -> None:
+    """Every line of a fragment is blank, a comment (`# CONFIG_X is not set` among them) or a
+    valid CONFIG_X=VALUE."""
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        why = option_problem(line)
+        if why:
+            raise ConfigError(path=path, detail=f"line {number}: {line}: {why}")
+
+
+def check_added(item: str) -> str:
+    """One `-K CONFIG_X=VALUE`, checked as a fragment's lines are: a usage error before any work."""
+    why = option_problem(item)
+    if why:
+        raise UsageError(detail=f"--kconfig-add {item}: {why}")
+    return item
+
+
+def _added_fragment(build: Path, added: Sequence[str]) -> list[Path]:
+    """The -K options as a fragment in the build directory (none without -K); CONFIG_X=n is
+    written as kconfig writes it, `# CONFIG_X is not set`."""
+    path = build / ADDED_FRAGMENT
+    if not added:
+        path.unlink(missing_ok=True)
+        return []
+    lines = [f"# {item[:-2]} is not set" if item.endswith("=n") else item for item in map(check_added, added)]
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return [path]
 
 
 def check_conflicts(flavor: Flavor, wanted: Sequence[Request]) -> None:
@@ -84,13 +138,15 @@ def config_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def configure(layout: Layout, arch: Arch, flavor: Flavor, src: Path, build: Path, run: Runner) -> KconfigResult:
-    """Write build/.config for arch and flavour and verify it; `run` runs make and scripts."""
+def configure(layout: Layout, arch: Arch, flavor: Flavor, src: Path, build: Path, run: Runner,
+              added: Sequence[str] = ()) -> KconfigResult:
+    """Write build/.config for arch and flavour (and the -K options, CONFIG_X=VALUE) and
+    verify it; `run` runs make and scripts."""
     started = time.monotonic()
-    fragments = fragment_paths(layout, arch, flavor)
+    build.mkdir(parents=True, exist_ok=True)
+    fragments = fragment_paths(layout, arch, flavor) + _added_fragment(build, added)
     wanted = requests(fragments)
     check_conflicts(flavor, wanted)
-    build.mkdir(parents=True, exist_ok=True)
     config = build / ".config"
     key = inputs_key(src, arch, flavor, fragments)
     stamp = build / ".wqci-config-inputs"

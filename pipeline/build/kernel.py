@@ -17,15 +17,17 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import ContextManager, Sequence
 
 from pipeline import proc
 from pipeline.proc import LineSink
+from pipeline.build import estimate
 from pipeline.build import kconfig
 from pipeline.build import sandbox
 from pipeline.build import slotlock
 from pipeline.intake import tree as trees
 from pipeline.config import Arch, Flavor, Layout
+from pipeline.model import progress
 from pipeline.model.errors import CommandFailed, CommandTimeout, MissingTool
 from pipeline.model.status import Status
 
@@ -33,6 +35,11 @@ ERROR_RE = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: (?P<ms
 COMPILE_RE = re.compile(r"^\s+CC \[?M?\]?\s+(\S+\.o)$", re.M)
 BUILD_TIMEOUT = 3 * 3600
 LOCK_TIMEOUT = 7200.0  # default --lock-timeout
+
+
+def default_jobs() -> int:
+    """make -j without -j/--jobs: one job per CPU."""
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,9 @@ class BuildRequest:
     ccache: bool = True
     sandbox: bool = True
     ccache_remote: str = ""  # ccache's remote_storage: the shards of a nightly share one cache
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=default_jobs)  # make -j (-j/--jobs)
     lock_timeout: float = LOCK_TIMEOUT  # seconds to wait for another wqci's build in the same slot
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options, merged after the fragments
 
 
 @dataclass(frozen=True)
@@ -86,8 +94,13 @@ class Slot:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
-    def out(self, commit: str) -> Path:
-        return self.root / "out" / commit[:12]
+    def out(self, commit: str, kconfig_add: Sequence[str] = ()) -> Path:
+        """A build's artifacts: out/<commit>, out/<commit>-K<hash> with -K options (so that
+        builds of a commit with and without them do not replace each other)."""
+        name = commit[:12]
+        if kconfig_add:
+            name += "-K" + hashlib.sha256("\n".join(kconfig_add).encode()).hexdigest()[:8]
+        return self.root / "out" / name
 
 
 def slot_for(layout: Layout, info: trees.TreeInfo, arch: Arch, flavor: Flavor) -> Slot:
@@ -166,12 +179,25 @@ class Runner:
         self.log_path = log_path
         self.on_line = on_line
 
-    def __call__(self, argv: Sequence[str], timeout: float = 600) -> proc.Completed:
+    def __call__(self, argv: Sequence[str], timeout: float = 600, on_line: LineSink | None = None) -> proc.Completed:
         argv = list(argv)
         if argv[0] == "make":
             argv = [argv[0], *self.vars, *argv[1:]]
         return proc.run([*self.prefix, *argv], cwd=self.cwd, env=self.env, log_path=self.log_path,
-                        on_line=self.on_line, timeout=timeout, merge_stderr=True)
+                        on_line=_tee(self.on_line, on_line), timeout=timeout, merge_stderr=True)
+
+
+def _tee(*sinks: LineSink | None) -> LineSink | None:
+    """One sink that feeds each line to every given one."""
+    given = [sink for sink in sinks if sink is not None]
+    if len(given) < 2:
+        return given[0] if given else None
+
+    def each(line: str) -> None:
+        for sink in given:
+            sink(line)
+
+    return each
 
 
 def toolchain(arch: Arch) -> dict[str, str]:
@@ -208,11 +234,14 @@ def ccache_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int
 
 def cache_key(req: BuildRequest, config_hash: str, tools: dict[str, str]) -> dict:
     """Everything that decides the artifacts; equal keys mean the build can be skipped."""
-    return {
+    key = {
         "tree": req.tree.name, "tree_commit": req.tree.commit, "commit": req.commit,
         "patches": list(req.patches), "arch": req.arch.name, "flavor": req.flavor.name,
         "config_hash": config_hash, "toolchain": tools,
     }
+    if req.kconfig_add:  # only then, so that the builds cached before -K existed stay cached
+        key["kconfig_add"] = list(req.kconfig_add)
+    return key
 
 
 def cached(out: Path, key: dict) -> dict | None:
@@ -261,7 +290,7 @@ def slot_lock_notice(text: str) -> None:
 def _build_locked(layout: Layout, req: BuildRequest, slot: Slot, on_line: LineSink | None,
                   force: bool) -> BuildResult:
     started = time.monotonic()
-    out = slot.out(req.commit)
+    out = slot.out(req.commit, req.kconfig_add)
     log_path = slot.root / "logs" / f"{req.commit[:12]}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
@@ -273,7 +302,7 @@ def _build_locked(layout: Layout, req: BuildRequest, slot: Slot, on_line: LineSi
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
     run = Runner(layout, req, slot, log_path, writable, on_line)
-    kc = kconfig.configure(layout, req.arch, req.flavor, slot.src, slot.build, run)
+    kc = kconfig.configure(layout, req.arch, req.flavor, slot.src, slot.build, run, req.kconfig_add)
     tools = toolchain(req.arch)
     key = {**cache_key(req, kc.config_hash, tools), "own_modules": own_modules_hash(layout)}
     if not force and (info := cached(out, key)) is not None:
@@ -287,7 +316,9 @@ def _build_locked(layout: Layout, req: BuildRequest, slot: Slot, on_line: LineSi
     (out / "build.json").unlink(missing_ok=True)
     (slot.root / "building").write_text(f"{req.label} {req.commit[:12]} by pid {os.getpid()}\n")
     try:
-        run(["make", f"O={slot.build}", f"-j{req.jobs}", req.arch.image_target, "modules"], timeout=BUILD_TIMEOUT)
+        with compile_task(req, slot, kc) as objects:
+            run(["make", f"O={slot.build}", f"-j{req.jobs}", req.arch.image_target, "modules"], timeout=BUILD_TIMEOUT,
+                on_line=lambda line: objects.advance() if COMPILE_RE.match(line) else None)
         failed = None
     except CommandTimeout as exc:
         failed = str(exc)
@@ -316,6 +347,14 @@ def _build_locked(layout: Layout, req: BuildRequest, slot: Slot, on_line: LineSi
     _write_info(out, info, log_path)
     return BuildResult(request=req, status=Status.PASS, duration=time.monotonic() - started, log=log_path, out=out,
                        config_hash=kc.config_hash, compiled=compiled, artifacts=artifacts, info=info)
+
+
+def compile_task(req: BuildRequest, slot: Slot, kc: kconfig.KconfigResult) -> ContextManager[progress.Task]:
+    """The progress of make: objects compiled of those expected (build/estimate.py)."""
+    guess = estimate.expected(slot.root, slot.build, kc.config_hash, kconfig.parse_config(kc.config.read_text()),
+                              slot.src, req.arch.srcarch)
+    return progress.task(f"build {req.label} {req.arch.name}/{req.flavor.name}", guess.count, "objects",
+                         basis=guess.basis, rough=guess.rough)
 
 
 def _failed(layout: Layout, req: BuildRequest, out: Path, log_path: Path, info: dict, before: dict[str, int],

@@ -6,6 +6,7 @@ exception, Ctrl-C), leaving it closes SSH and terminates QEMU.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pipeline.guest import qemu
 from pipeline.guest import rootfs
 from pipeline.build.kernel import BuildResult
 from pipeline.config import Arch, Fields, Layout, load_yaml
+from pipeline.model import progress
 from pipeline.model.errors import GuestError
 from pipeline.model.status import Status
 from pipeline.guest.topology import Topology
@@ -63,6 +65,7 @@ class BootResult:
     port: int
     run_dir: Path
     topology: dict = field(default_factory=dict)
+    pinned: dict[int, int] = field(default_factory=dict)  # vCPU -> host CPU (KVM only)
 
 
 def cmdline(cfg: BootConfig, arch: Arch, extra: tuple[str, ...]) -> str:
@@ -101,14 +104,19 @@ def booted(layout: Layout, req: BootRequest) -> Iterator[tuple[qemu.Vm, guest_mo
     vm = start_vm(req, initrd, line, accel)
     conn = None
     try:
-        seconds = vm.wait_ready(req.timeout or cfg.timeouts[accel.name])
+        limit = req.timeout or cfg.timeouts[accel.name]
+        with progress.task(f"boot {req.arch.name} until SSH answers", limit, "s", clock=True,
+                           kind=f"boot {req.arch.name} {accel.name}"):
+            seconds = vm.wait_ready(limit)
+        # vCPU threads are real host threads only under KVM; TCG's stay where the emulator puts them
+        pinned = qemu.pin_vcpus(vm, sorted(os.sched_getaffinity(0))) if accel.name == "kvm" else {}
         port = vm.req.port
         (req.run_dir / "keys" / "known_hosts").write_text(keys.known_hosts(port))
         conn = guest_mod.Guest(port, keys).open()
         seen = check_topology(conn, req.topology)
         yield vm, conn, BootResult(status=Status.PASS, seconds_to_ssh=seconds, accel=accel, argv=tuple(vm.argv),
                                    cmdline=line, console=vm.req.console, port=port, run_dir=req.run_dir,
-                                   topology=seen)
+                                   topology=seen, pinned=pinned)
     finally:
         if conn is not None:
             conn.close()

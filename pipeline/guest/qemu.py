@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from pipeline import proc
 from pipeline.config import Arch, Layout
@@ -274,3 +274,19 @@ class Vm:
                 time.sleep(0.1)
         self.process.kill()
         self.req.qmp.unlink(missing_ok=True)
+
+
+def pin_vcpus(vm: "Vm", host_cpus: Sequence[int]) -> dict[int, int]:
+    """Under KVM each vCPU is a host thread: pin vCPU i to host_cpus[i % len], so the
+    scheduler of the host does not move them between runs of an A/B. Returns
+    vCPU -> host CPU. More vCPUs than host CPUs share CPUs, and the A/B says so
+    (compare.representativeness)."""
+    reply = vm.qmp("query-cpus-fast")
+    if "return" not in reply:
+        raise GuestError(detail=f"QMP query-cpus-fast: {reply.get('error', reply)}")
+    pins = {}
+    for entry in reply["return"]:
+        index, thread = int(entry["cpu-index"]), int(entry["thread-id"])
+        pins[index] = host_cpus[index % len(host_cpus)]
+        os.sched_setaffinity(thread, {pins[index]})
+    return pins

@@ -5,7 +5,7 @@ and bisect.log."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -44,6 +44,8 @@ class BisectRequest:
     repeat: int = 1  # runs per step: bad if any run is bad, good only if all pass
     sandbox: bool = True
     accel: str = "auto"
+    jobs: int = field(default_factory=build_mod.default_jobs)  # make -j
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
 
     def __post_init__(self) -> None:
         if bool(self.series) == bool(self.tree_path):
@@ -109,7 +111,8 @@ def run_bisect(layout: config.Layout, req: BisectRequest, progress: Progress,
     rng = bisect_range(layout, req)
     if evaluate is None:
         plan = StepPlan(tree=rng.tree, arch=req.arch, flavor=req.flavor, topology=req.topology, suites=req.suites,
-                        out_dir=out_dir, sandbox=req.sandbox, accel=req.accel)
+                        out_dir=out_dir, sandbox=req.sandbox, accel=req.accel, jobs=req.jobs,
+                        kconfig_add=req.kconfig_add)
         evaluate = evaluator(layout, plan, req.predicate, progress)
     progress(f"bisecting {len(rng.commits)} commit(s) of {req.name}: bad when {req.predicate.describe()}")
     if req.predicate.kind == "metric":
@@ -145,6 +148,8 @@ class StepPlan:
     out_dir: Path
     sandbox: bool = True
     accel: str = "auto"
+    jobs: int = field(default_factory=build_mod.default_jobs)
+    kconfig_add: tuple[str, ...] = ()
 
 
 def evaluator(layout: config.Layout, plan: StepPlan, predicate: Predicate, progress: Progress,
@@ -157,7 +162,7 @@ def evaluator(layout: config.Layout, plan: StepPlan, predicate: Predicate, progr
         counter["n"] += 1
         progress(f"step {counter['n']}: {label} ({commit[:12]})")
         req = build_mod.BuildRequest(tree=plan.tree, arch=plan.arch, flavor=plan.flavor, commit=commit, label=label,
-                                     sandbox=plan.sandbox)
+                                     sandbox=plan.sandbox, jobs=plan.jobs, kconfig_add=plan.kconfig_add)
         built = build_mod.build(layout, req)
         ok = built.status is Status.PASS
         message = "builds" if ok else build_mod.first_errors(built)

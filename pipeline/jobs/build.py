@@ -7,7 +7,7 @@ series or the tree is to blame (or, per patch, which patch first breaks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +28,8 @@ class BuildsRequest:
     sandbox: bool = True
     force: bool = False  # rebuild even when nothing changed
     lock_timeout: float = kernel.LOCK_TIMEOUT  # wait this long for another wqci in the slot
+    jobs: int = field(default_factory=kernel.default_jobs)  # make -j
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def build_arches(layout: config.Layout, req: BuildsRequest, progress: Progress,
     for arch in req.arches:
         base = kernel.BuildRequest(tree=co.info, arch=arch, flavor=req.flavor, commit=co.info.commit, label="base",
                                    series=co.name, ccache=req.ccache, sandbox=req.sandbox,
-                                   lock_timeout=req.lock_timeout)
+                                   lock_timeout=req.lock_timeout, jobs=req.jobs, kconfig_add=req.kconfig_add)
         slot = kernel.slot_for(layout, co.info, arch, req.flavor).root
         progress(f"building {co.name} for {arch.name}/{req.flavor.name} in {slot}")
         built = ArchBuild(arch, slot, kernel.build_series(layout, base, co.commits, req.each_patch, force=req.force))

@@ -18,6 +18,7 @@ from typing import Callable
 from junitparser import Error, JUnitXml, TestCase, TestSuite
 
 from pipeline import config
+from pipeline.build.kernel import default_jobs
 from pipeline.guest.topology import load_topologies
 from pipeline.jobs import prepare, variant
 from pipeline.jobs import run as abrun
@@ -25,7 +26,7 @@ from pipeline.output import console as ui
 from pipeline.model.results import set_totals
 from pipeline.config import Fields, load_yaml
 from pipeline.model.errors import ConfigError, UsageError, WqciError
-from pipeline.model.progress import Progress
+from pipeline.model.progress import Progress, task
 from pipeline.suites.config import load_suites
 
 CELLS_FILE = "nightly.json"
@@ -102,6 +103,7 @@ class NightlyRequest:
     out_dir: Path
     shard: tuple[int, int] = (1, 1)  # (I, N): cell k of the sorted matrix runs in shard k mod N
     sandbox: bool = True
+    jobs: int = field(default_factory=default_jobs)  # make -j of every cell's builds
 
 
 @dataclass(frozen=True)
@@ -131,27 +133,30 @@ def nightly(layout: config.Layout, req: NightlyRequest, progress: Progress,
     run_cell runs one cell into its directory (results.json, junit.xml); by default
     a `wqci run` of a series cell or a `wqci test` of a base cell."""
     m, cells = plan(req)
-    run_cell = run_cell or cell_runner(layout, m, req.sandbox, progress)
+    run_cell = run_cell or cell_runner(layout, m, req.sandbox, progress, req.jobs)
     progress(f"shard {req.shard[0]}/{req.shard[1]}: {len(cells)} of {len(m.cells)} cells")
     done = run_cells(cells, req.out_dir, run_cell, progress)
     path, rows = merge([req.out_dir], req.out_dir / "merged")
     return Night(req.shard, tuple(done), path, rows)
 
 
-def cell_runner(layout: config.Layout, m: Matrix, sandbox: bool, progress: Progress) -> RunCell:
+def cell_runner(layout: config.Layout, m: Matrix, sandbox: bool, progress: Progress,
+                jobs: int | None = None) -> RunCell:
     """The real cells: the matrix's suites, repeats and ccache remote storage in each request."""
     suites = tuple(load_suites(layout).resolve(list(m.suites) or None, None, list(m.params)))
     topologies = load_topologies(layout)
+    jobs = jobs or default_jobs()
 
     def run_cell(cell: Cell, cell_dir: Path) -> None:
         arch = config.load_arch(layout, cell.arch)
         topo = topologies.get(cell.topology)
         if cell.series is None:
-            wanted = prepare.Variant(None, None, cell.flavor, sandbox, ccache_remote=m.ccache_remote)
+            wanted = prepare.Variant(None, None, cell.flavor, sandbox, ccache_remote=m.ccache_remote, jobs=jobs)
             variant.test_one(layout, wanted, arch, topo, suites, cell_dir, progress=progress)
             return
         req = abrun.RunRequest(series=cell.series, arches=(arch,), flavor=cell.flavor, topology=topo, suites=suites,
-                               repeat=m.repeat, out_dir=cell_dir, sandbox=sandbox, ccache_remote=m.ccache_remote)
+                               repeat=m.repeat, out_dir=cell_dir, sandbox=sandbox, ccache_remote=m.ccache_remote,
+                               jobs=jobs)
         abrun.run(layout, req, progress)
 
     return run_cell
@@ -160,17 +165,19 @@ def cell_runner(layout: config.Layout, m: Matrix, sandbox: bool, progress: Progr
 def run_cells(cells: list[Cell], out_dir: Path, run_cell: RunCell, progress: Progress) -> list[CellResult]:
     """Run each cell into its own directory; a cell that errors does not stop the others."""
     done = []
-    for cell in cells:
-        cell_dir = out_dir / cell.id
-        progress(f"cell {cell.id}")
-        started = time.monotonic()
-        try:
-            run_cell(cell, cell_dir)
-        except WqciError as exc:
-            (cell_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (cell_dir / "error.txt").write_text(str(exc) + "\n")
-        done.append(cell_result(cell, cell_dir, time.monotonic() - started))
-        write_index(out_dir, done)
+    with task("cells of the night", len(cells), "cells") as counted:
+        for cell in cells:
+            cell_dir = out_dir / cell.id
+            progress(f"cell {cell.id}")
+            started = time.monotonic()
+            try:
+                run_cell(cell, cell_dir)
+            except WqciError as exc:
+                (cell_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+                (cell_dir / "error.txt").write_text(str(exc) + "\n")
+            done.append(cell_result(cell, cell_dir, time.monotonic() - started))
+            write_index(out_dir, done)
+            counted.advance()
     return done
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.analysis import rates
 from pipeline.analysis.evidence import Boot, Sighting, count
+from pipeline.build.kernel import default_jobs
 from pipeline.config import Arch, Layout
 from pipeline.guest.topology import Topology
 from pipeline.jobs import prepare
@@ -27,7 +28,7 @@ from pipeline.model.errors import ConfigError
 from pipeline.model.results import SuiteResult
 from pipeline.suites.config import SuiteConfig
 from pipeline.triage import history
-from pipeline.model.progress import Progress
+from pipeline.model.progress import Progress, task
 
 
 
@@ -42,6 +43,8 @@ class NoiseRequest:
     accel: str = "auto"
     sandbox: bool = True
     tree_path: Path | None = None
+    jobs: int = field(default_factory=default_jobs)  # make -j
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,20 @@ class Noise:
 
 
 def noise(layout: Layout, req: NoiseRequest, progress: Progress) -> Noise:
-    wanted = prepare.Variant(series=None, tree_path=req.tree_path, flavor=req.flavor, sandbox=req.sandbox)
+    wanted = prepare.Variant(series=None, tree_path=req.tree_path, flavor=req.flavor, sandbox=req.sandbox,
+                             jobs=req.jobs, kconfig_add=req.kconfig_add)
     req.out_dir.mkdir(parents=True, exist_ok=True)
     prepared = prepare.prepare(layout, wanted, req.arch, req.out_dir)
     prepare.built(prepared)  # BuildFailed names the stage that failed
-    for i in range(req.boots):
-        progress(f"boot {i + 1}/{req.boots} of the base")
-        suite = SuiteResult(name=f"noise/{i + 1}")
-        treq = variant.TestRequest(arch=req.arch, topology=req.topology, build=prepared.build, suites=req.suites,
-                                   out_dir=req.out_dir / f"boot-{i + 1}", accel=req.accel)
-        found = variant.run_variant(layout, treq, suite, progress)
-        variant.record_base_boot(layout, prepared, suite.cases, found, "noise")
+    with task(f"{req.arch.name}: boots of the base", req.boots, "boots") as done:
+        for i in range(req.boots):
+            progress(f"boot {i + 1}/{req.boots} of the base")
+            suite = SuiteResult(name=f"noise/{i + 1}")
+            treq = variant.TestRequest(arch=req.arch, topology=req.topology, build=prepared.build, suites=req.suites,
+                                       out_dir=req.out_dir / f"boot-{i + 1}", accel=req.accel)
+            found = variant.run_variant(layout, treq, suite, progress)
+            variant.record_base_boot(layout, prepared, suite.cases, found, "noise")
+            done.advance()
     key = history.BaseKey.of(prepared.build)
     return Noise(key, prepared.info.name, *summarise(history.History.of(layout, key).boots()))
 

@@ -10,6 +10,7 @@ stop at the first failure: `wqci apply`, `wqci build` and `wqci bisect`.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,8 @@ class Variant:
     ccache_remote: str = ""  # ccache's remote_storage (a nightly matrix's ccache.remote_storage)
     lock_timeout: float = build_mod.LOCK_TIMEOUT  # wait this long for another wqci in the slot
     onto: str | None = None  # this revision of the tree (wqci run's baseline: where the series is applied)
+    jobs: int = field(default_factory=build_mod.default_jobs)  # make -j
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
 
 
 @dataclass
@@ -119,7 +122,10 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
         out.cmdline = amp.cmdline
     req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
                                  series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache,
-                                 ccache_remote=variant.ccache_remote, lock_timeout=variant.lock_timeout)
+                                 ccache_remote=variant.ccache_remote, lock_timeout=variant.lock_timeout,
+                                 jobs=variant.jobs, kconfig_add=variant.kconfig_add)
+    if variant.kconfig_add:  # reproduce.sh passes them again
+        out.properties["kconfig_add"] = shlex.join(variant.kconfig_add)
     _build(layout, req, s, variant.amplify, out)
     return out
 

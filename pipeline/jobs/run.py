@@ -29,7 +29,7 @@ from pipeline import config
 from pipeline.analysis import compare, lockab, sampling, seedclaims
 from pipeline.analysis import evidence
 from pipeline.analysis.evidence import Boot, Classification, FindingClass
-from pipeline.build.kernel import LOCK_TIMEOUT
+from pipeline.build.kernel import LOCK_TIMEOUT, default_jobs
 from pipeline.jobs import prepare
 from pipeline.jobs.backend import Backend, GuestBackend
 from pipeline.jobs.variant import INTERRUPTED, exercised, interrupted_during
@@ -43,6 +43,7 @@ from pipeline.suites.config import SuiteConfig
 from pipeline.suites import test_workqueue
 from pipeline.triage import findings as triage
 from pipeline.triage.findings import Finding
+from pipeline.model import progress as progress_mod
 from pipeline.model.progress import Progress
 
 #: findings this many confirmation pairs cannot settle stay unconfirmed
@@ -75,6 +76,13 @@ class RunRequest:
     skipped: Mapping[str, str] = field(default_factory=dict)  # default suites not run -> why (Suites.by_paths)
     onto: str | None = None  # with tree_path: both sides at this revision (the series' base-commit, --range's BASE)
     range: str = ""  # --range BASE..HEAD when the series is a branch of tree_path (for reproduce.sh)
+    jobs: int = field(default_factory=default_jobs)  # make -j of every build
+    kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py) for every build
+
+    @property
+    def triage_suites(self) -> tuple[SuiteConfig, ...]:
+        """The suites as run on the --flavor kernels: lighter when the A/B has a flavour of its own."""
+        return tuple(s.for_triage() for s in self.suites) if self.perf_flavor else self.suites
 
 
 @dataclass
@@ -194,19 +202,20 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     store = backend.history(base)
     past = store.boots() if store is not None else []
     listed = triage.load_known(layout.configs / "known-findings.yaml", base.info.name if base.info else "")
-    ab_only = tuple(s for s in req.suites if s.parser == "test_workqueue") or req.suites
+    suites = req.triage_suites
+    ab_only = tuple(s for s in suites if s.parser == "test_workqueue") or suites
     # with a perf flavour the A/B is measured there: here one pair for triage (confirmation adds more)
     plan = sampling.Plan(pairs=1) if req.perf_flavor and req.repeat is None else _plan(req)
 
     def pair(number: int) -> None:
         # A B A B ...: slow drift of the host hits both sides alike. The first boot of
         # each side runs every suite; the repeats only what the A/B comparison needs.
-        _pair(backend, req, arch, sides, number, req.suites if number == 1 else ab_only, arch_dir, progress, store,
+        _pair(backend, req, arch, sides, number, suites if number == 1 else ab_only, arch_dir, progress, store,
               checkpoint)
 
     try:
         pairs = _sample(plan, pair, sides, {} if req.perf_flavor else outcome.sampling, progress, arch.name,
-                        budget_from=1 if ab_only == req.suites else 2)
+                        budget_from=1 if ab_only == suites else 2)
         outcome.classification = _classify(sides, past, listed, req)
         started = time.monotonic()
         for r in range(req.confirm):
@@ -215,7 +224,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
                 break
             outcome.confirm_rounds += 1
             progress(f"{arch.name}: confirming {len(pending)} finding(s), pair {r + 1}/{req.confirm}")
-            _pair(backend, req, arch, sides, pairs + r + 1, _where(pending, req.suites), arch_dir, progress,
+            _pair(backend, req, arch, sides, pairs + r + 1, _where(pending, suites), arch_dir, progress,
                   store, checkpoint, "confirm")
             outcome.classification = _classify(sides, past, listed, req)
         outcome.confirm_seconds = time.monotonic() - started
@@ -238,7 +247,8 @@ def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str |
              suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox,
-                             ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout, onto=req.onto)
+                             ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout, onto=req.onto,
+                             jobs=req.jobs, kconfig_add=req.kconfig_add)
     prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
                                   wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
@@ -301,7 +311,7 @@ def _first_patches(backend: Backend, req: RunRequest, arch: config.Arch, patched
             continue
         scratch = results.SuiteResult(name=f"{arch.name}/each-patch/{label}")
         step_dir = arch_dir / "each-patch" / label.replace(" ", "-").replace("/", "of")
-        for f in backend.test(arch, step, req.suites, step_dir, scratch, progress):
+        for f in backend.test(arch, step, req.triage_suites, step_dir, scratch, progress):
             if f.fingerprint in wanted:
                 culprits.setdefault(f.fingerprint, label)
     last = patched.prepared.commits[-1][0]
@@ -349,19 +359,21 @@ def _sample(plan: sampling.Plan, pair: Callable[[int], None], sides: Sequence[Si
     too. Pairs before `budget_from` (a first pair that runs every suite, not only the
     A/B's) do not count against the budget."""
     pairs, spent, last = 0, 0.0, 0.0
-    while True:
-        decision = sampling.decide(plan, _samples(sides), pairs, spent, last)
-        record.update(sampling.record(plan, decision, pairs, spent))
-        if not decision.more:
-            return pairs
-        if plan.auto and pairs:
-            progress(f"{arch}: A/B {decision.detail}")
-        started = time.monotonic()
-        pair(pairs + 1)
-        pairs += 1
-        last = time.monotonic() - started
-        if pairs >= budget_from:
-            spent += last
+    with progress_mod.task(f"{arch}: baseline/patched pairs", plan.pairs, "pairs") as done:  # auto: no total
+        while True:
+            decision = sampling.decide(plan, _samples(sides), pairs, spent, last)
+            record.update(sampling.record(plan, decision, pairs, spent))
+            if not decision.more:
+                return pairs
+            if plan.auto and pairs:
+                progress(f"{arch}: A/B {decision.detail}")
+            started = time.monotonic()
+            pair(pairs + 1)
+            pairs += 1
+            done.advance()
+            last = time.monotonic() - started
+            if pairs >= budget_from:
+                spent += last
 
 
 def _seed(layout: config.Layout, req: RunRequest) -> dict[str, float]:

@@ -29,6 +29,7 @@ from pipeline.analysis.evidence import Boot
 from pipeline.build.kernel import BuildResult
 from pipeline.config import Arch, Layout
 from pipeline.model.errors import GuestError
+from pipeline.model import progress as progress_mod
 from pipeline.model.progress import Progress
 from pipeline.model.status import Status
 from pipeline.model.results import SuiteResult
@@ -86,7 +87,10 @@ def run_variant(layout: Layout, req: TestRequest, result: SuiteResult, progress:
                         cfg = pending.pop(0)
                         stage = f"suite {cfg.name}"
                         progress(f"suite {cfg.name}")
-                        outcome = run_suite(conn, vm, cfg, req.out_dir)
+                        # every run of the module may take up to the suite's timeout
+                        limit = cfg.timeout * cfg.repeats * len(cfg.variants)
+                        with progress_mod.task(f"suite {cfg.name}", limit, "s", clock=True, kind=f"suite {cfg.name}"):
+                            outcome = run_suite(conn, vm, cfg, req.out_dir)
                         result.cases.extend(outcome.cases)
                         checkpoint()
                         if outcome.needs_reboot:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from pipeline import config
+from pipeline.analysis import lockab
 from pipeline.output import abtable, doc, handoff, reproduce
 from pipeline.output.doc import Block, Heading, Image, Items, Para, Pre
 from pipeline.output.rundir import ArchRun, CaseRow, RunView, Side, clip, read
@@ -189,7 +190,19 @@ def ab_blocks(arch: ArchRun, plot: str | None) -> list[Block]:
     blocks += [doc.table(headers, cells, cls="ab"), Para(abtable.resolution(rows), cls="resolution")]
     if plot:
         blocks.append(Image(plot, f"{arch.arch}: items/s per scope, baseline and patched", *PLOT_SIZE))
-    return blocks
+    return blocks + lock_blocks(arch)
+
+
+def lock_blocks(arch: ArchRun) -> list[Block]:
+    """The lock_stat A/B (analysis/lockab.py): the mechanism behind the throughput."""
+    rows = [lockab.LockComparison(**{k: r[k] for k in lockab.LockComparison.__dataclass_fields__})
+            for r in arch.outcome.get("lock_comparison", [])]
+    if not rows:
+        return []
+    return [Heading(3, "A/B /proc/lock_stat"),
+            Para("hold time and contentions per acquisition over whole test_workqueue runs, baseline vs patched; "
+                 "Welch t on the logs, Holm over the rows; it informs, it never fails a run"),
+            doc.table(lockab.TABLE_HEADERS, lockab.table_rows(rows), cls="ab")]
 
 
 def _skipped(view: RunView, arch: ArchRun) -> list[str]:

@@ -57,6 +57,7 @@ def command(view: RunView, arch: ArchRun, side: Side) -> Command:
     flavour = side.prop("flavor") or view.props.get("flavor", "")
     if flavour:
         argv += [FLAVOUR_OPTION, flavour]
+    argv += _kconfig_args(side.prop("kconfig_add"))
     topology = side.prop("topology") or view.props.get("topology", "")
     if topology:
         argv += ["--topology", topology]
@@ -84,6 +85,11 @@ def _tree_args(view: RunView) -> list[str]:
         (["--tree", p["tree_path"]] if p.get("tree_path") else [])
 
 
+def _kconfig_args(recorded: str) -> list[str]:
+    """The run's -K options (a kernel property, shell-quoted), again."""
+    return [word for item in shlex.split(recorded) for word in ("--kconfig-add", item)]
+
+
 def run_command(view: RunView) -> list[str]:
     """The whole `wqci run` again, A/B sampling and confirmation included."""
     p = view.props
@@ -92,6 +98,7 @@ def run_command(view: RunView) -> list[str]:
     for key, option in (("flavor", FLAVOUR_OPTION), ("topology", "--topology")):
         if p.get(key):
             argv += [option, p[key]]
+    argv += _kconfig_args(view.prop("kconfig_add"))
     if "perf_flavor" in p:  # recorded empty: the A/B ran on the flavour itself
         argv += ["--perf-flavor", p["perf_flavor"] or "none"]
     argv += _suite_args(view) + ["--repeat", p.get("repeat", "2")]

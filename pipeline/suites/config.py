@@ -34,6 +34,7 @@ class SuiteConfig:
     repeats: int = 1
     expect_exit: str = ""
     param_types: Mapping[str, str] = field(default_factory=dict)  # name -> "int" | "bool" | "str"
+    triage_params: Mapping[str, str] = field(default_factory=dict)  # on the triage flavour when the A/B has its own
     lock_stat: tuple[str, ...] = ()  # lock classes to read from /proc/lock_stat around each run
     paths: tuple[str, ...] = ()  # globs of source paths whose change selects this suite by default
 
@@ -49,8 +50,14 @@ class SuiteConfig:
             raise UsageError(detail=f"--param {item}: {self.name}.{key} is {what} (default {declared[key]})")
 
     def with_params(self, overrides: Mapping[str, str]) -> "SuiteConfig":
-        """`--param test_workqueue.wq_items=1000` style overrides."""
-        return replace(self, params={**self.params, **overrides})
+        """`--param test_workqueue.wq_items=1000` style overrides; they win over triage_params too."""
+        return replace(self, params={**self.params, **overrides},
+                       triage_params={k: v for k, v in self.triage_params.items() if k not in overrides})
+
+    def for_triage(self) -> "SuiteConfig":
+        """The suite as run on the sanitizer kernels of `wqci run` when the A/B is measured on
+        a flavour of its own: there it only has to drive the code, not to be timed."""
+        return replace(self, params={**self.params, **self.triage_params})
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def load_suites(layout: Layout) -> Suites:
 
     def suite(name: str, f: Fields) -> SuiteConfig:
         f.check_keys({"description", "parser", "module", "params", "variants", "duration", "timeout", "repeats",
-                      "expect_exit", "lock_stat", "paths"})
+                      "expect_exit", "lock_stat", "paths", "triage_params"})
         parser = f.str("parser")
         pick("suite parser", parser, PARSERS, f"{path}: suites.{name}.parser")
         variants = tuple({str(k): _module_value(v) for k, v in v.data.items()}
@@ -159,7 +166,7 @@ def load_suites(layout: Layout) -> Suites:
             name=name, description=f.str("description", ""), parser=parser, module=f.str("module"),
             params=_params(f, "params"), variants=variants, param_types=_types(f, path, name), duration=float(f.get("duration", (int, float), 0)),
             timeout=float(f.get("timeout", (int, float), 300)), repeats=f.get("repeats", int, 1), expect_exit=expect,
-            lock_stat=tuple(str(c) for c in f.get("lock_stat", list, [])),
+            lock_stat=tuple(str(c) for c in f.get("lock_stat", list, [])), triage_params=_params(f, "triage_params"),
             paths=tuple(str(g) for g in f.get("paths", list, [])),
         )
 

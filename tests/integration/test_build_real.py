@@ -90,9 +90,9 @@ def test_wake_prefer_gets_a_clear_verdict(layout, base_tree, tmp_path):
     from tests.conftest import ROOT
 
     done = subprocess.run([sys.executable, "-m", "pipeline", "build", "--series", "wake-prefer", "--arch", "x86_64",
-                           "--flavor", "perf"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+                           "--flavor", "lockstat"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if done.returncode == 0:
-        assert "wake-prefer builds (x86_64/perf)" in done.stdout
+        assert "wake-prefer builds (x86_64/lockstat)" in done.stdout
     else:
         assert done.returncode == 1, done.stderr
         assert "wake-prefer" in done.stderr and "error:" in done.stderr

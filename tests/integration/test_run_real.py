@@ -31,6 +31,17 @@ def test_run_fastwake_end_to_end(tmp_path):
     scopes = [row["scope"] for row in arch["comparison"]]
     assert scopes == ["cpu", "smt", "cache_shard", "cache", "numa", "system"]
     assert all(row["n_baseline"] == 2 and row["n_patched"] == 2 for row in arch["comparison"])
+    # the A/B ran on the lockstat flavour: every scope with an interval, and lock_stat per class
+    assert all(row["ci_low"] is not None and row["ci_high"] is not None and row["p_holm"] is not None
+               for row in arch["comparison"])
+    assert arch["ab_sampling"]["mode"] == "fixed" and arch["ab_sampling"]["pairs"] == 2
+    locks = {(r["lock_class"], r["metric"]): r for r in arch["lock_comparison"]}
+    hold = locks[("&pool->lock", "hold_us_per_acq")]
+    assert hold["n_baseline"] == 2 and hold["n_patched"] == 2 and hold["ci_low"] is not None
+    assert {m for _, m in locks} == {"hold_us_per_acq", "contentions_per_acq"}
+    ab_suites = [s["name"] for s in data["suites"] if "/lockstat/" in s["name"]]
+    assert ab_suites == ["x86_64/lockstat/smp8-numa2/baseline", "x86_64/lockstat/smp8-numa2/fastwake-v1"]
+    assert "/proc/lock_stat per acquisition" in done.stdout
     assert "not representative of hardware" in arch["note"]
     # the table is printed, and the report has the plot and both variants
     assert "scope" in done.stdout and "baseline items/s" in done.stdout
@@ -47,7 +58,7 @@ def test_run_fastwake_end_to_end(tmp_path):
                  "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200")
     data = json.loads((tmp_path / "again" / "results.json").read_text())
     builds = [c for s in data["suites"] for c in s["cases"] if c["name"] == "build"]
-    assert [b["message"] for b in builds] == ["cached", "cached"], again.stdout[-2000:]
+    assert [b["message"] for b in builds] == ["cached"] * 4, again.stdout[-2000:]  # debug and lockstat
 
 
 def test_broken_series_names_the_patch(tmp_path):

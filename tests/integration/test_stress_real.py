@@ -71,3 +71,22 @@ def test_amplify_reaches_the_cull_window_on_fastwake_v1(tmp_path):
     assert culled > 0, done.stdout[-3000:]
     assert prop(xml, "rate.wq_stress.deadline").startswith(tuple(f"{k} of 3 runs failed" for k in range(4)))
     assert "repeated case" in done.stdout
+
+
+def test_quiet_mode_reports_an_item_whose_kick_was_skipped_as_stranded(tmp_path):
+    """The detector of seed 001's stranding, proven on a real guest: the carry patch drops
+    one kick on purpose, and in quiet mode no later burst of ours can rescue that item."""
+    done = wqci("test", "--base", "--suite", "wq_stress", "--amplify", "--out", str(tmp_path),
+                "--param", "wq_stress.quiet=1", "--param", "wq_stress.skip_kick=1",
+                "--param", "wq_stress.deadline_ms=1000", "--param", "wq_stress.duration_s=5")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    junit = tmp_path / "junit.xml"
+    SCHEMA.validate(str(junit))
+    found = cases(SCHEMA.to_dict(str(junit)))
+    (failure,) = found["wq_stress.deadline"]["failure"]
+    assert failure["@message"].startswith("stranded work: wq=wq_stress") and failure["@message"].endswith(" quiet")
+    xml = junit.read_text()
+    assert prop(xml, "wq_stress.deadline.kicks_skipped") == "1"
+    assert prop(xml, "wq_stress.deadline.stranded") == "1"
+    assert prop(xml, "wq_stress.deadline.quiet") == "1"
+    assert "E: base: fail" in done.stderr

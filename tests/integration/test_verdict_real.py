@@ -15,7 +15,8 @@ from tests.conftest import DATA, ROOT, git
 
 SCHEMA = xmlschema.XMLSchema(str(DATA / "junit" / "jenkins-junit.xsd"))
 ENV = {**os.environ, "WQCI_PATCHES": str(DATA / "series")}
-SMALL = ("--repeat", "1", "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200", "--ci")
+SMALL = ("--repeat", "1", "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=200", "--ci",
+         "--perf-flavor", "none")  # the verdict is about findings: no A/B flavour to build
 EXIT = {"pass": 0, "fail": 1, "error": 1}
 
 
@@ -44,6 +45,18 @@ def test_a_seeded_lock_inversion_is_new_confirmed_on_patch_2(tmp_path, base_tree
     assert "E: seeded-lock-inversion: fail" in done.stderr
     assert "NEW lockdep: possible deadlock in wq_affn_scope_store" in done.stdout
     assert (tmp_path / "summary.md").read_text().startswith("# wqci run seeded-lock-inversion: FAIL")
+    # the hand-off: reproduce.sh, run as written with wqci on PATH, gets the same finding again
+    env = {**ENV, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    again = subprocess.run(["sh", str(tmp_path / "reproduce.sh")], cwd="/", env=env, capture_output=True,
+                           text=True, timeout=3600)
+    assert again.returncode == 1, again.stdout[-3000:] + again.stderr[-3000:]
+    redo = json.loads((tmp_path / "reproduce" / "x86_64" / "seeded-lock-inversion" / "results.json").read_text())
+    titles = [c["message"].split(" (")[0] for s in redo["suites"] for c in s["cases"]
+              if c["name"] == f"finding.lockdep.{new['fingerprint']}"]
+    assert titles == ["possible deadlock in wq_affn_scope_store"], again.stdout[-3000:]
+    assert (tmp_path / "reproduce" / "x86_64" / "baseline" / "junit.xml").exists()  # the baseline was tested too
+    reply = (tmp_path / "reply.txt").read_text()
+    assert "possible deadlock in wq_affn_scope_store" in reply and "Reported-by:" in reply
 
 
 def test_a_finding_of_the_baseline_only_is_pre_existing_and_the_run_passes(tmp_path, base_tree):

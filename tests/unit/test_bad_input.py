@@ -75,6 +75,24 @@ CASES = [
     ("bisect --tree {d}/nosuch --good a --bad b --build-fails", "E: tree {d}/nosuch: no such directory"),
     ("noise --arch x86_64", "E: --base: wqci noise measures the base kernel; give --base"),
     ("noise --base --arch sparc", "E: unknown arch 'sparc' ("),
+    # kernel-tool conventions: -K checked like a fragment's lines, short flags, --flavour
+    ("build --base -K CONFIG_KCSAN=maybe",
+     'E: --kconfig-add CONFIG_KCSAN=maybe: the value must be y, m, n, a number or a "string"'),
+    ("run --series fastwake-v1 -K KCSAN=y",
+     "E: --kconfig-add KCSAN=y: give CONFIG_NAME=VALUE, the name in capitals, digits and _ (e.g. CONFIG_KCSAN=y)"),
+    ("test --base --kconfig-add CONFIG_kcsan=y", "E: --kconfig-add CONFIG_kcsan=y: give CONFIG_NAME=VALUE"),
+    ("boot --base -K CONFIG_CMDLINE=console=ttyS0",
+     'E: --kconfig-add CONFIG_CMDLINE=console=ttyS0: the value must be y, m, n, a number or a "string"'),
+    ("bisect --series fastwake-v1 --build-fails -K CONFIG_X", "E: --kconfig-add CONFIG_X: give CONFIG_NAME=VALUE"),
+    ("noise --base -K CONFIG_X=y -K CONFIG_Y=yes", 'E: --kconfig-add CONFIG_Y=yes: the value must be y, m, n'),
+    ("build --base -j 0", "E: Invalid value for '--jobs' / '-j': Input should be greater than or equal to 1"),
+    ("run --series fastwake-v1 -j many", "E: Invalid value for '--jobs' / '-j'"),
+    ("build --base -a sparc", "E: unknown arch 'sparc' ("),
+    ("test --base -o {d}/out --suite nosuch --ci", "E: unknown suite 'nosuch' ("),
+    ("test --base --flavour debgu", "E: unknown flavour 'debgu' ("),
+    ("run --series fastwake-v1 --perf-flavour prf", "E: unknown flavour 'prf' ("),
+    ("nightly -o {d}/night -j 2 --ci --shard 1/2", "E: --matrix FILE: wqci nightly runs only the matrix it is given"),
+    ("apply --series nosuch --ci", "E: unknown series 'nosuch' ("),
 ]
 
 

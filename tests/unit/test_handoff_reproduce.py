@@ -121,6 +121,24 @@ def test_reproduce_sh_quotes_what_the_shell_would_split(tmp_path):
     assert calls[1][:6] == ["test", "--range", "v7.2..wq-fast", "--arch", "x86_64", "--flavor"]
 
 
+def test_reproduce_sh_passes_the_kconfig_options_the_kernels_were_built_with(tmp_path):
+    added = 'CONFIG_DEBUG_ATOMIC_SLEEP=y \'CONFIG_CMDLINE="a b"\''  # as prepare records them (shlex.join)
+
+    def edit(data):
+        for suite in data["suites"]:
+            suite["properties"]["kconfig_add"] = added
+
+    run_dir = written(tmp_path, "fail-new-finding", edit)
+    _, calls = run_script(tmp_path, run_dir, SAME)
+    assert len(calls) == 4
+    for call in calls:
+        at = call.index("--kconfig-add")
+        assert call[at:at + 4] == ["--kconfig-add", "CONFIG_DEBUG_ATOMIC_SLEEP=y", "--kconfig-add", 'CONFIG_CMDLINE="a b"']
+    again = reproduce.run_command(rundir.read(run_dir))  # the whole `wqci run`
+    at = again.index("--kconfig-add")
+    assert again[at:at + 4] == ["--kconfig-add", "CONFIG_DEBUG_ATOMIC_SLEEP=y", "--kconfig-add", 'CONFIG_CMDLINE="a b"']
+
+
 def test_an_older_results_json_runs_wqci_test_on_its_defaults_and_says_so(tmp_path):
     run_dir = written(tmp_path, "pass-older-format")
     text = (run_dir / "reproduce.sh").read_text()

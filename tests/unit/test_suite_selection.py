@@ -65,3 +65,11 @@ def test_yaml_types_declare_bool_and_string_parameters(tmp_path):
 def test_a_parameter_of_no_module_type_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"suites.s.params.ratio': 0.5 is a float; a module parameter is an int"):
         load_suites(_suites_yaml(tmp_path, "{ratio: 0.5}"))
+
+
+def test_triage_params_lighten_the_sanitizer_side_unless_the_user_set_them():
+    suites = load_suites(LAYOUT)
+    (tw,) = suites.resolve(["test_workqueue"])
+    assert tw.params["wq_items"] == "2000" and tw.for_triage().params["wq_items"] == "300"
+    (mine,) = suites.resolve(["test_workqueue"], params=["test_workqueue.wq_items=700"])
+    assert mine.params["wq_items"] == "700" and mine.for_triage().params["wq_items"] == "700"
