@@ -680,7 +680,7 @@ def run_cmd(
         junit.write_bytes((req.out_dir / "junit.xml").read_bytes())
     counts = run_result.counts()
     print(f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped")
-    for name in ("junit.xml", "results.json", "summary.md", "report.html"):
+    for name in ("junit.xml", "results.json", "summary.md", "report.html", "reproduce.sh", "reply.txt", "kcidb.json"):
         print(f"{name}: {req.out_dir / name}")
     _end_with(verdict_mod.of_run(run_result), series, req.out_dir / "summary.md")
 
