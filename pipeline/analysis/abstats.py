@@ -21,6 +21,8 @@ simulate thousands of A/Bs through this same code; 1-D input gives floats.
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -90,6 +92,11 @@ def welch_log(baseline: Sequence[float] | np.ndarray, patched: Sequence[float] |
         df = np.where(se > 0, (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1)), na + nb - 2)
     d = lb.mean(axis=-1) - la.mean(axis=-1)
     return LogRatio(na, nb, _float(d), _float(se), _float(df), confidence)
+
+
+def geomean(values: Sequence[float]) -> float:
+    """The geometric mean: the centre that matches a ratio taken on logs."""
+    return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
 def half_width(baseline: Sequence[float], patched: Sequence[float], confidence: float = CONFIDENCE) -> float:

@@ -12,7 +12,6 @@ loss is larger than the allowed fraction (--max-regression).
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -105,9 +104,6 @@ def throughputs(runs: Sequence[Mapping[str, float]]) -> list[float]:
     return [m["items_per_sec"] for m in runs if m.get("items_per_sec", 0) > 0]
 
 
-def _geomean(values: Sequence[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
-
 
 def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapping[str, Sequence[Mapping[str, float]]],
             max_regression: float = 0.05, seed: Mapping[str, float] | None = None,
@@ -126,14 +122,14 @@ def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapp
     for s in scopes:
         a, b = values[s]
         fit = fits[s]
-        ratio = _geomean(b) / _geomean(a)
+        ratio = abstats.geomean(b) / abstats.geomean(a)
         low, high = map(float, fit.ci) if fit else (None, None)
         width = float(fit.half_width) if fit else None
         detectable = abstats.detectable(fit.se, fit.df, tests) if fit else None
         kind, statement = verdict(ratio, adjusted[s], detectable, max_regression)
         seed_gain = seed.get(s)
         rows.append(ScopeComparison(
-            scope=s, n_baseline=len(a), n_patched=len(b), baseline=_geomean(a), patched=_geomean(b), ratio=ratio,
+            scope=s, n_baseline=len(a), n_patched=len(b), baseline=abstats.geomean(a), patched=abstats.geomean(b), ratio=ratio,
             ci_low=low, ci_high=high, half_width=width, p_value=fit.p_value if fit else None, p_holm=adjusted[s],
             detectable=detectable, df=fit.df if fit else None,
             baseline_p50=_median([m["p50_ns"] for m in baseline[s] if "p50_ns" in m]),

@@ -14,7 +14,6 @@ correction over every class and metric compared (analysis/abstats.py).
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -61,9 +60,6 @@ def lock_metrics(cases: Iterable[Case]) -> dict[tuple[str, str], list[float]]:
     return out
 
 
-def _geomean(values: Sequence[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
-
 
 def compare(baseline: Mapping[tuple[str, str], Sequence[float]],
             patched: Mapping[tuple[str, str], Sequence[float]]) -> list[LockComparison]:
@@ -88,9 +84,9 @@ def compare(baseline: Mapping[tuple[str, str], Sequence[float]],
             rows.append(LockComparison(k[0], k[1], len(a), len(b), statistics.fmean(a), statistics.fmean(b), 1.0,
                                        None, None, None, None, statement))
             continue
-        ratio = _geomean(b) / _geomean(a)
+        ratio = abstats.geomean(b) / abstats.geomean(a)
         low, high = map(float, fit.ci) if fit else (None, None)
-        rows.append(LockComparison(k[0], k[1], len(a), len(b), _geomean(a), _geomean(b), ratio, low, high,
+        rows.append(LockComparison(k[0], k[1], len(a), len(b), abstats.geomean(a), abstats.geomean(b), ratio, low, high,
                                    fit.p_value if fit else None, p, _statement(k[1], ratio, p, fit)))
     return rows
 

@@ -21,10 +21,23 @@ def qemus_for(out_dir: Path) -> list[int]:
     return processes(b"qemu-system", str(out_dir))
 
 
-def start_test(out_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "test", "--base", "--suite", "test_workqueue",
-                             "--param", "test_workqueue.wq_items=2000", "--out", str(out_dir), *extra],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_test(out_dir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`wqci test` with these arguments (default: the base with test_workqueue), output to out_dir."""
+    args = args or ("--base", "--suite", "test_workqueue", "--param", "test_workqueue.wq_items=2000")
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "test", *args, "--out", str(out_dir)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def interrupt_during(p: subprocess.Popen, out_dir: Path, line: str, sig: int, settle: float) -> str:
+    """Send sig settle seconds after wqci printed line; wqci must exit 130 and leave no QEMU."""
+    wait_for_line(p, line)
+    time.sleep(settle)
+    pids = qemus_for(out_dir)
+    p.send_signal(sig)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert gone(pids)
+    return out
 
 
 def wait_for_line(p: subprocess.Popen, needle: str, timeout: float = 900) -> list[str]:
@@ -62,14 +75,7 @@ def test_kill_9_mid_boot_leaves_no_qemu(tmp_path, base_tree):
 
 
 def test_sigterm_mid_suite_is_an_error_case_and_not_green(tmp_path, base_tree):
-    p = start_test(tmp_path)
-    wait_for_line(p, "suite test_workqueue")
-    time.sleep(3)
-    pids = qemus_for(tmp_path)
-    p.send_signal(signal.SIGTERM)
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 130, out
-    assert gone(pids)
+    interrupt_during(start_test(tmp_path), tmp_path, "suite test_workqueue", signal.SIGTERM, 3)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["status"] == "error" and data["verdict"]["status"] == "error"
     cases = {c["name"]: c for c in data["suites"][0]["cases"]}
@@ -85,17 +91,9 @@ def test_ctrl_c_mid_suite_keeps_the_findings_of_the_console_so_far(tmp_path, bas
     """The seeded inversion's lockdep report appears during test_workqueue; Ctrl-C while
     the next suite runs must keep it as a failing finding beside the interrupted case."""
     env = {**os.environ, "WQCI_PATCHES": str(DATA / "series")}
-    p = subprocess.Popen([sys.executable, "-m", "pipeline", "test", "--series", "seeded-lock-inversion",
-                          "--suite", "test_workqueue", "--suite", "wq_stress", "--param", "test_workqueue.wq_items=200",
-                          "--param", "wq_stress.duration_s=60", "--out", str(tmp_path)],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    wait_for_line(p, "suite wq_stress")
-    time.sleep(5)
-    pids = qemus_for(tmp_path)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 130, out
-    assert gone(pids)
+    p = start_test(tmp_path, "--series", "seeded-lock-inversion", "--suite", "test_workqueue", "--suite", "wq_stress",
+                   "--param", "test_workqueue.wq_items=200", "--param", "wq_stress.duration_s=60", env=env)
+    out = interrupt_during(p, tmp_path, "suite wq_stress", signal.SIGINT, 5)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["verdict"]["status"] == "error"
     cases = {c["name"]: c for c in data["suites"][0]["cases"]}
