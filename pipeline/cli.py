@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import metadata
 import signal
 import sys
@@ -76,6 +77,10 @@ KCONFIG_ADD = typer.Option(None, "--kconfig-add", "-K", metavar="CONFIG_X=VALUE"
 CI = typer.Option(False, "--ci", help="Plain I:/W:/E: lines instead of progress bars (so too when stdout is not "
                   "a terminal).")
 PARAM = typer.Option(None, "--param", help="SUITE.KEY=VALUE module parameter override.")
+APPEND = typer.Option(None, "--append", metavar="PARAM[=VALUE]",
+                      help="Kernel parameter for the guest (repeatable), after configs/boot.yaml's and --amplify's, "
+                      "e.g. --append kcsan.skip_watch=1000.")
+KERNEL_PARAM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[^\s'\"\\]+)?")
 ACCELERATORS = ("auto", "kvm", "tcg")
 
 
@@ -118,6 +123,16 @@ class _Make:
 
 def _make(jobs: int | None, kconfig_add: list[str] | None) -> _Make:
     return _Make(jobs or default_jobs(), tuple(kconfig.check_added(item) for item in kconfig_add or ()))
+
+
+def _kernel_params(append: list[str] | None) -> tuple[str, ...]:
+    """--append values: one kernel parameter each, name[=value], nothing the shell or the
+    kernel's own parser would split or quote."""
+    for item in append or ():
+        if not KERNEL_PARAM_RE.fullmatch(item):
+            raise UsageError(detail=f"--append {item!r}: give one kernel parameter, name or name=value, without "
+                             "spaces or quotes (repeat --append for more)")
+    return tuple(append or ())
 
 _state = {"debug": False}
 
@@ -440,10 +455,12 @@ def boot_cmd(
     tree_path: Optional[Path] = TREE,
     no_sandbox: bool = NO_SANDBOX,
     lock_timeout: float = LOCK_WAIT,
+    append: Optional[list[str]] = APPEND,
     ci: bool = CI,
 ) -> None:
     """Boot the built kernel (building it if needed) and check the guest's topology."""
     make = _make(jobs, kconfig_add)
+    kernel_params = _kernel_params(append)
     _series_or_base(series, base)
     lay = layout()
     arches = config.select_arches(lay, arch)
@@ -453,7 +470,8 @@ def boot_cmd(
     config.load_flavors(lay).get(flavor)
     _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series=series, tree_path=tree_path, flavor=flavor, sandbox=not no_sandbox,
-                                  lock_timeout=lock_timeout, jobs=make.jobs, kconfig_add=make.kconfig_add)
+                                  lock_timeout=lock_timeout, jobs=make.jobs, kconfig_add=make.kconfig_add,
+                                  append=kernel_params)
     with ui.Progress(plain=ci) as progress:
         for a in arches:  # one guest at a time: each is shut down before the next boots
             _boot_one(lay, variant, a, topo, accel, timeout, shell, progress)
@@ -465,7 +483,8 @@ def _boot_one(lay: config.Layout, variant: prepare_mod.Variant, a: config.Arch, 
     ui.info(f"kernel {result.request.label} {a.name}/{result.request.flavor.name}: "
             f"{'cached' if result.cached else 'built'} {result.image}")
     run_dir = lay.cache / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-boot-{a.name}"
-    req = boot_mod.BootRequest(arch=a, topology=topo, build=result, run_dir=run_dir, accel=accel, timeout=timeout)
+    req = boot_mod.BootRequest(arch=a, topology=topo, build=result, run_dir=run_dir, accel=accel, timeout=timeout,
+                               extra_cmdline=variant.append)
     ui.info(f"booting {result.request.label} ({a.name}/{result.request.flavor.name}) as {topo.name}: "
             f"{topo.cpus} vCPUs, {topo.nodes} node(s), {topo.memory_mb} MiB")
     with boot_mod.booted(lay, req) as (vm, conn, booted):
@@ -513,11 +532,13 @@ def test_cmd(
     no_sandbox: bool = NO_SANDBOX,
     amplify: bool = typer.Option(False, "--amplify", help="Add the race-amplification carry patch "
                                  "(configs/amplify.yaml) and its boot parameters."),
+    append: Optional[list[str]] = APPEND,
     lock_timeout: float = LOCK_WAIT,
     ci: bool = CI,
 ) -> None:
     """Boot the kernel, run the suites, triage the console; write JUnit and results.json."""
     make = _make(jobs, kconfig_add)
+    kernel_params = _kernel_params(append)
     given = _given(series, base, range_, tree_path)
     lay, series = given.layout, given.series
     arches = config.select_arches(lay, arch)
@@ -529,7 +550,7 @@ def test_cmd(
         config.load_series(lay, series)
     _check_sandbox(no_sandbox)
     variant = prepare_mod.Variant(series, tree_path, flavor, not no_sandbox, amplify=amplify, lock_timeout=lock_timeout,
-                                  jobs=make.jobs, kconfig_add=make.kconfig_add)
+                                  jobs=make.jobs, kconfig_add=make.kconfig_add, append=kernel_params)
     verdicts = []
     with ui.Progress(plain=ci) as progress:
         for a in arches:  # one after the other: one guest at a time
@@ -564,13 +585,17 @@ def _print_cases(suite: results_mod.SuiteResult) -> None:
 
 
 def _print_rates(suite: results_mod.SuiteResult) -> None:
-    """For --repeat: how many runs of each case failed, with a 95% bound on the rate."""
+    """For --repeat: how many runs of each case failed, and how many runs printed each finding,
+    with a 95% bound on the rate."""
     found = rates_mod.repeated(suite.cases)
-    if not found:
-        return
-    rows = [(r.name, f"{r.failed}/{r.runs}", r.bound, ", ".join(f"{k}={v:.0f}" for k, v in r.events()))
-            for r in found]
-    print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
+    if found:
+        rows = [(r.name, f"{r.failed}/{r.runs}", r.bound, ", ".join(f"{k}={v:.0f}" for k, v in r.events()))
+                for r in found]
+        print(ui.table(("repeated case", "failed", "rate (95%)", "totals"), rows))
+    printed = rates_mod.incidence(suite.findings, suite.cases).values()
+    if printed:
+        print(ui.table(("finding", "runs that printed it", "rate (95%)"),
+                       [(r.name, f"{r.failed}/{r.runs}", r.bound) for r in printed]))
 
 
 @app.command("triage", epilog="Example: dmesg | wqci triage - --known configs/known-findings.yaml")

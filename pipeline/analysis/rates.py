@@ -15,11 +15,12 @@ from scipy.stats import beta
 
 from pipeline.model.status import Status
 from pipeline.model.cases import Case
+from pipeline.triage.findings import Finding
 
 CONFIDENCE = 0.95
 # metrics that count events: their totals over the runs are worth reporting
-EVENT_METRICS = ("stranded", "rescued", "culled_kicked", "culled_new", "culled_pending", "unlocked_wakes",
-                 "kicks_skipped", "lost_wakeups")
+EVENT_METRICS = ("stranded", "rescued", "culled_kicked", "culled_new", "culled_pending", "culled_pending_busy",
+                 "culled_pending_woken", "culled_pending_alone", "unlocked_wakes", "kicks_skipped", "lost_wakeups")
 #: event metrics named per source: culled_kicked_<waker> (wq_stress under --amplify)
 EVENT_PREFIXES = ("culled_kicked_",)
 
@@ -32,6 +33,7 @@ class Rate:
     low: float
     high: float
     totals: Mapping[str, float] = field(default_factory=dict)  # metrics summed over the runs
+    verb: str = "failed"  # what `failed` counts: runs that "failed", or that "printed it" (a finding)
 
     @property
     def bound(self) -> str:
@@ -49,8 +51,8 @@ class Rate:
     @property
     def text(self) -> str:
         if self.failed == 0:
-            return f"0 of {self.runs} runs failed: rate < {self.high:.3g} at 95% (3/N = {3 / self.runs:.3g})"
-        return (f"{self.failed} of {self.runs} runs failed: rate {self.failed / self.runs:.3g}, "
+            return f"0 of {self.runs} runs {self.verb}: rate < {self.high:.3g} at 95% (3/N = {3 / self.runs:.3g})"
+        return (f"{self.failed} of {self.runs} runs {self.verb}: rate {self.failed / self.runs:.3g}, "
                 f"{self.low:.3g}..{self.high:.3g} at 95%")
 
 
@@ -83,6 +85,26 @@ def repeated(cases: Iterable[Case], confidence: float = CONFIDENCE) -> list[Rate
                 totals[key] = totals.get(key, 0.0) + value
         low, high = bounds(failed, len(runs), confidence)
         out.append(Rate(name=stem, failed=failed, runs=len(runs), low=low, high=high, totals=totals))
+    return out
+
+
+def incidence(findings: Iterable[Finding], cases: Iterable[Case], confidence: float = CONFIDENCE) -> dict[str, Rate]:
+    """For the findings printed during a suite that ran more than once (--repeat): in how many
+    of its runs each one was printed, with the same exact bound, keyed by fingerprint. A
+    report rate-limited by the kernel (KCSAN prints a pair of frames once in 3 s) still
+    counts in every run it was printed in, since runs are counted, not reports."""
+    runs_of: dict[str, set[int]] = {}
+    for c in cases:
+        if c.runs and c.suite != "finding":
+            runs_of.setdefault(c.suite, set()).add(c.runs[0])  # innermost: the suite's own run
+    out = {}
+    for f in findings:
+        n = len(runs_of.get(f.where, ()))
+        if f.runs and n >= 2:
+            seen = len(f.runs)
+            low, high = bounds(seen, n, confidence)
+            out[f.fingerprint] = Rate(name=f.title, failed=seen, runs=n, low=low, high=high,
+                                      verb=f"of {f.where} printed it")
     return out
 
 

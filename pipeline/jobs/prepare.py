@@ -38,6 +38,7 @@ class Variant:
     onto: str | None = None  # this revision of the tree (wqci run's baseline: where the series is applied)
     jobs: int = field(default_factory=build_mod.default_jobs)  # make -j
     kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
+    append: tuple[str, ...] = ()  # --append: kernel parameters for its guests, after --amplify's
 
 
 @dataclass
@@ -126,6 +127,9 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
                                  jobs=variant.jobs, kconfig_add=variant.kconfig_add)
     if variant.kconfig_add:  # reproduce.sh passes them again
         out.properties["kconfig_add"] = shlex.join(variant.kconfig_add)
+    if variant.append:
+        out.cmdline += variant.append
+        out.properties["cmdline_append"] = " ".join(variant.append)
     _build(layout, req, s, variant.amplify, out)
     return out
 

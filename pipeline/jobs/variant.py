@@ -180,15 +180,20 @@ def test_one(layout: Layout, variant: prepare.Variant, arch: Arch, topology: Top
             try:
                 found = run_variant(layout, req, suite, progress, checkpoint)
             except KeyboardInterrupt:
-                suite.add_findings(suite.findings, listed)
+                suite.add_findings(suite.findings, listed, _incidence(suite))
                 raise
-            suite.add_findings(found, listed)
-            if variant.series is None and not variant.amplify:
+            suite.add_findings(found, listed, _incidence(suite))
+            if variant.series is None and not variant.amplify and not variant.append:  # stock settings only
                 record_base_boot(layout, prepared, suite.cases[before:], found, "test")
     finally:
         suite.properties.update(rates.properties(rates.repeated(suite.cases)))
         checkpoint()
     return run
+
+
+def _incidence(suite: SuiteResult) -> dict[str, str]:
+    """For suites run with --repeat: in how many runs each finding was printed."""
+    return {fp: r.text for fp, r in rates.incidence(suite.findings, suite.cases).items()}
 
 
 def exercised(cases: Sequence[Case]) -> frozenset[str]:

@@ -41,14 +41,18 @@ class SuiteResult:
                                text=str(stage.log) if stage.log else "", properties=dict(stage.properties),
                                case=stage.case))
 
-    def add_findings(self, findings: Iterable[Finding], listed: Sequence[KnownFinding] = ()) -> None:
+    def add_findings(self, findings: Iterable[Finding], listed: Sequence[KnownFinding] = (),
+                     incidence: Mapping[str, str] | None = None) -> None:
         """One case per finding of a kernel tested on its own (`wqci test`, `wqci triage`):
-        failing, unless configs/known-findings.yaml lists it for the base tree."""
+        failing, unless configs/known-findings.yaml lists it for the base tree. `incidence`
+        (by fingerprint) says in how many runs of a repeated suite it was printed."""
         for f in findings:
             reason = known_reason(f, listed)
             label = f"known: {reason}" if reason else "new"
+            seen = (incidence or {}).get(f.fingerprint)
             self.cases.append(_finding_case(f, Status.PASS if reason else Status.FAIL,
-                                            f"{label}, seen {f.count}x in {f.where}", {}))
+                                            f"{label}, seen {f.count}x in {f.where}" + (f"; {seen}" if seen else ""),
+                                            {"incidence": seen} if seen else {}))
 
     def add_classified(self, classified: Iterable[Classified], strict: bool = False,
                        first_patch: Mapping[str, str] | None = None) -> None:

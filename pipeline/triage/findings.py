@@ -64,7 +64,7 @@ END_TRACE_RE = re.compile(r"^-+\[ end (?:trace [0-9a-f]* ?|Kernel panic - not sy
 # KCSAN prints each access and its stack: "write to 0xffff... of 4 bytes by task 1 on cpu 0:"
 ACCESS_RE = re.compile(r"^(?:race at unknown origin, with )?(?:read|write|read-write|assert no \w+)"
                        r"(?: \((?:marked|reordered|scoped)\))* to 0x[0-9a-f]+ of \d+ bytes by .* on cpu \d+:$")
-MARK_RE = re.compile(r"wqci: (begin|end) suite (\S+)")
+MARK_RE = re.compile(r"wqci: (begin|end) suite (\S+)(?: run (\d+))?")
 
 # Frames that say how the report was printed, not where the problem is.
 NOISE_FRAMES = {
@@ -277,11 +277,12 @@ class Finding:
     count: int = 1
     first_line: int = 0
     decoded: str = ""
+    runs: tuple[int, ...] = ()  # the runs of its suite (wqci's markers) in which it was printed
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "title": self.title, "fingerprint": self.fingerprint,
                 "frames": list(self.frames), "where": self.where, "count": self.count,
-                "text": self.decoded or self.text}
+                "runs": list(self.runs), "text": self.decoded or self.text}
 
 
 @dataclass(frozen=True)
@@ -847,10 +848,10 @@ def extract(text: str, where: str = "console", offset: int = 0) -> list[Finding]
     the text comes from; triage() instead names each report by the suite markers.
     """
     lines = parse(text)
-    return _findings(lines, [where] * len(lines), offset)
+    return _findings(lines, [(where, 0)] * len(lines), offset)
 
 
-def _findings(lines: Sequence[Line], where_at: Sequence[str], offset: int) -> list[Finding]:
+def _findings(lines: Sequence[Line], where_at: Sequence[tuple[str, int]], offset: int) -> list[Finding]:
     reports = _Separator(lines).run()
     merged: dict[int, list[int]] = {id(r): list(r.owned) for r in reports}
     for r in reports:
@@ -866,10 +867,11 @@ def _findings(lines: Sequence[Line], where_at: Sequence[str], offset: int) -> li
         frames = main_frames(r.kind, body)
         title = make_title(r.pattern, r.m, body, frames)
         names = tuple(f.name for f in frames)
+        where, run = where_at[r.start]
         findings.append(Finding(kind=r.kind, title=title,
                                 fingerprint=fingerprint(r.kind, title, _fingerprint_frames(frames)),
                                 frames=names[:5], text=_text(lines, owned, id(r), owner),
-                                where=where_at[r.start], first_line=offset + r.start + 1))
+                                where=where, first_line=offset + r.start + 1, runs=(run,) if run else ()))
     return findings
 
 
@@ -885,20 +887,22 @@ def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     for f in findings:
         if f.fingerprint in merged:
             have = merged[f.fingerprint]
-            merged[f.fingerprint] = replace(have, count=have.count + f.count)
+            merged[f.fingerprint] = replace(have, count=have.count + f.count,
+                                            runs=tuple(sorted(set(have.runs) | set(f.runs))))
         else:
             merged[f.fingerprint] = f
     return list(merged.values())
 
 
-def suite_at(lines: Sequence[Line]) -> list[str]:
-    """For each console line, the suite running when it was printed: from the markers wqci writes to
-    /dev/kmsg, "boot" before the first one, "idle" between an end and the next begin."""
-    out, where = [], "boot"
+def suite_at(lines: Sequence[Line]) -> list[tuple[str, int]]:
+    """For each console line, the suite running when it was printed and the number of its run:
+    from the markers wqci writes to /dev/kmsg, ("boot", 0) before the first one, ("idle", 0)
+    between an end and the next begin."""
+    out, where = [], ("boot", 0)
     for line in lines:
         if line.kind == "mark":
             m = MARK_RE.search(line.text)
-            where = m.group(2) if m.group(1) == "begin" else "idle"
+            where = (m.group(2), int(m.group(3) or 0)) if m.group(1) == "begin" else ("idle", 0)
         out.append(where)
     return out
 

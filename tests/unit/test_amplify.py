@@ -127,7 +127,7 @@ def test_wq_stress_reads_and_writes_only_knobs_the_carry_defines():
     used = set(re.findall(r'AMPLIFY\("(\w+)"\)', text))
     used |= {m for m in re.findall(r'wqs_set_knob\("(\w+)"', text)}
     used |= set(re.findall(r'"(\w+)"', re.search(r"amp_counters\[\] = \{(.*?)\};", text, re.S).group(1)))
-    assert {"skip_kick", "cull_sources", "unlocked_wake_delay_us", "culled_pending"} <= used
+    assert {"skip_kick", "cull_sources", "unlocked_wake_delay_us", "culled_pending", "culled_pending_alone"} <= used
     assert {f"amplify_{name}" for name in used} <= carry_params()
 
 

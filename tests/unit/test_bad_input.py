@@ -93,6 +93,9 @@ CASES = [
     ("run --series fastwake-v1 --perf-flavour prf", "E: unknown flavour 'prf' ("),
     ("nightly -o {d}/night -j 2 --ci --shard 1/2", "E: --matrix FILE: wqci nightly runs only the matrix it is given"),
     ("apply --series nosuch --ci", "E: unknown series 'nosuch' ("),
+    ("test --base --append 'kcsan.skip_watch=1 kcsan.udelay_task=200'",
+     "E: --append 'kcsan.skip_watch=1 kcsan.udelay_task=200': give one kernel parameter, name or name=value"),
+    ("boot --base --append '=1'", "E: --append '=1': give one kernel parameter"),
 ]
 
 

@@ -454,3 +454,22 @@ def test_prepare_names_the_first_patch_that_does_not_build(fake, tmp_path):
     assert built == sorted(c[:12] for _, c in prepared.commits)
     with pytest.raises(prepare.BuildFailed, match=r'^build: patch 2/3 "wq broken" does not build'):
         prepare.built(prepared)
+
+
+def test_append_reaches_the_guests_kernel_command_line(fake, tmp_path):
+    """`--append` parameters come after the boot config's, and are recorded with the kernel."""
+    from pipeline.guest import boot
+    from pipeline.jobs import prepare
+
+    layout, info = fake
+    demo_series(layout, info, [("kernel/workqueue.c", "int a;\n", "wq fine")])
+    arch = config.load_arch(layout, "fake")
+    wanted = prepare.Variant(series="demo", tree_path=info.repo, flavor="debug", sandbox=False, ccache=False,
+                             append=("kcsan.skip_watch=1000", "kcsan.udelay_task=200"))
+    prepared = prepare.prepare(layout, wanted, arch, tmp_path / "logs")
+    assert prepared.ok
+    assert prepared.cmdline == ("kcsan.skip_watch=1000", "kcsan.udelay_task=200")
+    assert prepared.properties["cmdline_append"] == "kcsan.skip_watch=1000 kcsan.udelay_task=200"
+    cfg = boot.BootConfig(cmdline=("console={console}", "loglevel=7"), timeouts={})
+    assert boot.cmdline(cfg, arch, prepared.cmdline) == (
+        f"console={arch.qemu.console} loglevel=7 kcsan.skip_watch=1000 kcsan.udelay_task=200")

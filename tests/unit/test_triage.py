@@ -6,6 +6,7 @@ import sys
 import pytest
 import yaml
 
+from pipeline.model.status import Status
 from pipeline.triage import findings as triage
 from tests.conftest import DATA, ROOT
 
@@ -107,3 +108,49 @@ def test_cli_exit_codes_stdin_gzip_and_known(tmp_path):
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" * 8)
     refused = wqci_triage(str(binary))
     assert refused.returncode == 2 and refused.stderr.startswith(f"E: {binary}: ")
+
+
+def _repeated_console(printed_in: set[int], runs: int) -> str:
+    """A console of `runs` wq_stress runs between wqci's markers, the recorded KCSAN report of
+    unknown origin printed in the runs of `printed_in` (twice in the first of them)."""
+    report = (DATA / "splats" / "kcsan-race-unknown-origin.log").read_text()
+    lines = []
+    for k in range(1, runs + 1):
+        lines.append(f"[  {10 * k}.000000] wqci: begin suite wq_stress run {k}")
+        if k in printed_in:
+            lines += [report] * (2 if k == min(printed_in) else 1)
+        lines.append(f"[  {10 * k + 9}.000000] wqci: end suite wq_stress run {k}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_finding_knows_the_runs_that_printed_it():
+    (finding,) = triage.triage(_repeated_console({2, 4}, 5))
+    assert (finding.where, finding.runs, finding.count) == ("wq_stress", (2, 4), 3)
+    assert finding.to_dict()["runs"] == [2, 4]
+    # a paste without wqci's markers has no runs
+    assert triage.triage((DATA / "splats" / "kcsan-race-unknown-origin.log").read_text())[0].runs == ()
+
+
+def test_repeated_runs_give_each_finding_its_incidence_with_an_exact_bound():
+    from pipeline.analysis import rates
+    from pipeline.model.cases import Case
+    from pipeline.model.results import SuiteResult
+
+    found = triage.triage(_repeated_console({2, 4}, 5))
+    cases = [Case("wq_stress", Status.PASS, case="stranded", runs=(k,)) for k in range(1, 6)]
+    (rate,) = rates.incidence(found, cases).values()
+    assert (rate.name, rate.failed, rate.runs) == ("KCSAN: data-race in test_kernel_rmw_array", 2, 5)
+    assert (round(rate.low, 4), round(rate.high, 4)) == (0.0527, 0.8534)  # Clopper-Pearson, 2 of 5
+    assert rate.text == "2 of 5 runs of wq_stress printed it: rate 0.4, 0.0527..0.853 at 95%"
+    # not repeated: no incidence; a finding of another suite: none either
+    assert rates.incidence(found, cases[:1]) == {}
+    assert rates.incidence(found, [Case("proxy_stress", Status.PASS, runs=(k,)) for k in (1, 2)]) == {}
+    # none of 5 runs: the one-sided bound
+    suite = SuiteResult(name="x86_64/debug/smp8-numa2/base")
+    suite.cases.extend(cases)
+    suite.add_findings(found, incidence={f.fingerprint: r.text for f, r in
+                                         zip(found, rates.incidence(found, cases).values())})
+    last = suite.cases[-1]
+    assert last.message == ("KCSAN: data-race in test_kernel_rmw_array (new, seen 3x in wq_stress; "
+                            "2 of 5 runs of wq_stress printed it: rate 0.4, 0.0527..0.853 at 95%)")
+    assert last.properties["incidence"].startswith("2 of 5 runs")

@@ -105,7 +105,8 @@ MODULE_PARM_DESC(unlocked_wake_delay_us, "set workqueue.amplify_unlocked_wake_de
 static const char * const scopes[] = { "cpu", "smt", "cache", "cache_shard", "numa", "system" };
 /* the carry patch's counters, reported as their change over the run */
 static const char * const amp_counters[] = {
-	"culled_kicked", "culled_new", "culled_pending", "unlocked_wakes", "kicks_skipped",
+	"culled_kicked", "culled_new", "culled_pending", "culled_pending_busy", "culled_pending_woken",
+	"culled_pending_alone", "unlocked_wakes", "kicks_skipped",
 };
 
 struct wqs_producer;
