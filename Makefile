@@ -42,7 +42,7 @@ demo: deps
 	$(WQCI) run --series fastwake-v1
 
 test: deps
-	$(BIN)/pytest -ra -v tests
+	$(BIN)/pytest -ra -v --durations=30 tests
 
 unit: py-deps
 	$(BIN)/pytest -ra tests/unit
