@@ -142,3 +142,19 @@ def test_module_knows_every_test_of_the_samples():
     printed = {name for _, name in re.findall(r'ktap_(?:result|skip)\((\d), "(\w+)"', text)}
     assert printed == set(results(RESCUED)) == set(results(QUIET))
     assert "ktap_header(5)" in text
+
+
+def test_culls_with_work_pending_are_split_by_who_runs_the_work():
+    """Recorded on fastwake-v1: one cull left its pool's pending work with nobody to run it."""
+    deadline = results("wq_stress-pending-split-recorded.log")["deadline"]
+    assert deadline.status is Status.PASS
+    split = {k: deadline.metrics[k] for k in ("culled_pending", "culled_pending_busy", "culled_pending_woken",
+                                              "culled_pending_alone")}
+    assert split == {"culled_pending": 7, "culled_pending_busy": 4, "culled_pending_woken": 2,
+                     "culled_pending_alone": 1}
+    assert by_source(deadline.metrics) == {"__queue_work_unlocked": 7, "process_one_work_unlocked": 3}
+    # the repeated-runs table totals them, in this order
+    case = cases_of("wq_stress-pending-split-recorded.log")["wq_stress.deadline"]
+    keys = [k for k, _ in rates.Rate("d", 0, 2, 0, 1, totals=case.metrics).events()]
+    assert keys[:4] == ["stranded", "culled_kicked", "culled_new", "culled_pending"]
+    assert keys[4:7] == ["culled_pending_busy", "culled_pending_woken", "culled_pending_alone"]
