@@ -721,7 +721,8 @@ def _print_ab(o: abrun.ArchOutcome, series: str) -> None:
     if o.sampling:
         ui.info(f"{o.arch}: A/B {sampling_mod.describe(o.sampling)}")
     if o.locks:
-        print(f"\n{o.arch}: /proc/lock_stat per acquisition, baseline vs {series}, whole test_workqueue runs "
+        per = "per scope (one module load each)" if any(r.scope for r in o.locks) else "whole test_workqueue runs"
+        print(f"\n{o.arch}: /proc/lock_stat per acquisition, baseline vs {series}, {per} "
               f"({compare_mod.METHOD.replace('items/s', 'values').replace('scopes', 'rows')}){note}")
         print(ui.table(lockab.TABLE_HEADERS, lockab.table_rows(o.locks)))
 

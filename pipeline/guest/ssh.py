@@ -126,7 +126,14 @@ class Guest:
         except LOST as exc:
             raise GuestError(detail=f"lost the SSH connection to the guest while running '{command}': "
                              f"{exc or type(exc).__name__}") from None
-        return CommandResult(command, r.stdout, r.stderr, r.exited, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        # invoke's timer kills a command by closing its channel, and asks the timer thread whether
+        # it fired; when the command comes back while that thread is still closing the channel,
+        # the result is an ordinary one without an exit status (-1). Seen as a 5 s suite timeout
+        # whose module then could not be unloaded ("is in use": its init was still running).
+        if r.exited == -1 and elapsed >= timeout:
+            return CommandResult(command, r.stdout, r.stderr, -1, elapsed, timed_out=True)
+        return CommandResult(command, r.stdout, r.stderr, r.exited, elapsed)
 
     def check(self, command: str, timeout: float = 60) -> str:
         result = self.run(command, timeout)

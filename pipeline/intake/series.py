@@ -6,6 +6,7 @@ worktree under the cache that the user's branches never see; on the series'
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -139,6 +140,34 @@ def apply(layout: Layout, series: Series, info: trees.TreeInfo, log_path: Path |
         series=series.name, worktree=dest, base=onto[1] if onto else info.commit, patches=tuple(applied),
         duration=time.monotonic() - started, log=log_path,
     )
+
+
+#: a carry commit's identity and date are fixed, so the same patches on the same commit
+#: give the same commit id (and the build slot's cached output is found again)
+CARRY_IDENTITY = {"GIT_AUTHOR_NAME": "wqci", "GIT_AUTHOR_EMAIL": "wqci@localhost", "GIT_COMMITTER_NAME": "wqci",
+                  "GIT_COMMITTER_EMAIL": "wqci@localhost", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+                  "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+
+
+def commit_onto(info: trees.TreeInfo, series: Series, onto: str, log_path: Path | None = None) -> str:
+    """Commit a carry series on top of `onto` without a worktree: each patch applied to a
+    scratch index (`git apply --cached`) and committed with `git commit-tree`, a second or
+    so on a kernel tree where a worktree costs a checkout and its disk. The last commit;
+    ApplyFailed names the patch that does not apply."""
+    head = onto
+    with tempfile.TemporaryDirectory(prefix="wqci-carry-") as scratch:
+        env = {**CARRY_IDENTITY, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        for number, (ref, path) in enumerate(zip(series.patches, series.patch_paths()), start=1):
+            trees.git(info.repo, "read-tree", head, env=env, log_path=log_path)
+            done = trees.git(info.repo, "apply", "--cached", str(path), env=env, log_path=log_path, check=False)
+            if done.returncode != 0:
+                first = next((ln for ln in done.stderr.splitlines() if ln.startswith("error:")), "git apply failed")
+                raise ApplyFailed(patch=number, detail=f"{series.name}: patch {number}/{len(series.patches)} "
+                                  f"\"{ref.subject}\" ({path.name}) does not apply: {first.removeprefix('error: ')}")
+            tree = trees.git(info.repo, "write-tree", env=env, log_path=log_path).stdout.strip()
+            head = trees.git(info.repo, "commit-tree", tree, "-p", head, "-m", ref.subject, env=env,
+                             log_path=log_path).stdout.strip()
+    return head
 
 
 def parse_hunks(patch: str) -> list[Hunk]:

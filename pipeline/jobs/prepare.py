@@ -39,6 +39,7 @@ class Variant:
     jobs: int = field(default_factory=build_mod.default_jobs)  # make -j
     kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py)
     append: tuple[str, ...] = ()  # --append: kernel parameters for its guests, after --amplify's
+    carry: tuple[str, ...] = ()  # carry series the suites need (patches/carry/<name>/), committed on top
 
 
 @dataclass
@@ -121,6 +122,10 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
         flavor = amp.flavor(flavor)
         label, commit, patches = f"{label} + {amp.carry.name}", carried, patches + (carried,)
         out.cmdline = amp.cmdline
+    for name in variant.carry:
+        carried = _carry_for_suites(layout, info, name, commit, out, log_dir)
+        if carried is not None:
+            label, commit, patches = f"{label} + {name}", carried, patches + (carried,)
     req = build_mod.BuildRequest(tree=info, arch=arch, flavor=flavor, commit=commit, label=label,
                                  series=out.label, patches=patches, sandbox=variant.sandbox, ccache=variant.ccache,
                                  ccache_remote=variant.ccache_remote, lock_timeout=variant.lock_timeout,
@@ -195,6 +200,26 @@ def _carry(layout: config.Layout, amp: config.Amplify, info: trees.TreeInfo, ont
                                   message=amp.carry.title, properties={"commit": applied.head}, case="carry"))
     out.properties.update(amplify=amp.carry.name, amplify_commit=applied.head, amplify_cmdline=" ".join(amp.cmdline))
     return applied.head
+
+
+def _carry_for_suites(layout: config.Layout, info: trees.TreeInfo, name: str, onto: str, out: Prepared,
+                      log_dir: Path) -> str | None:
+    """A carry series a suite needs (its ab_carry), committed on top; its commit, or None and a
+    skipped stage when it does not apply (a tree whose benchmark has changed): the suites then
+    run without what it gives them, which is not the series' fault."""
+    started = time.monotonic()
+    carry = config.load_series_file(layout.root / "patches" / "carry" / name / "series.yaml")
+    log = log_dir / "apply.log"
+    try:
+        head = series_mod.commit_onto(info, carry, onto, log_path=log)
+    except ApplyFailed as exc:
+        out.stages.append(StageResult("apply", Status.SKIP, time.monotonic() - started, log,
+                                      message=f"{exc}; the suites run without it", case=name))
+        return None
+    out.stages.append(StageResult("apply", Status.PASS, time.monotonic() - started, log, message=carry.title,
+                                  properties={"commit": head}, case=name))
+    out.properties["carried"] = " ".join(filter(None, (out.properties.get("carried"), name)))
+    return head
 
 
 def kernel(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir: Path) -> build_mod.BuildResult:

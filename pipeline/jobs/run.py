@@ -244,11 +244,11 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
 
 
 def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str | None, flavor: str | None,
-             suite: results.SuiteResult, out_dir: Path) -> prepare.Prepared:
+             suite: results.SuiteResult, out_dir: Path, carry: tuple[str, ...] = ()) -> prepare.Prepared:
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox,
                              ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout, onto=req.onto,
-                             jobs=req.jobs, kconfig_add=req.kconfig_add)
+                             jobs=req.jobs, kconfig_add=req.kconfig_add, carry=carry)
     prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
                                   wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
@@ -328,11 +328,15 @@ def _perf_ab(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     b = _suite(req, arch, flavor, req.series)
     run_result.suites += [a, b]
     arch_dir = req.out_dir / arch.name / f"perf-{flavor}"
-    base = _prepare(backend, req, arch, None, req.perf_flavor, a, arch_dir / "baseline")
-    patched = _prepare(backend, req, arch, req.series, req.perf_flavor, b, arch_dir / req.series)
+    wq = tuple(s for s in req.suites if s.parser == "test_workqueue")
+    carry = tuple(dict.fromkeys(s.ab_carry for s in wq if s.ab_carry))
+    base = _prepare(backend, req, arch, None, req.perf_flavor, a, arch_dir / "baseline", carry)
+    patched = _prepare(backend, req, arch, req.series, req.perf_flavor, b, arch_dir / req.series, carry)
     if not (base.ok and patched.ok):
         return a, b
-    wq = tuple(s for s in req.suites if s.parser == "test_workqueue")
+    # one load per scope where both sides carry what that needs; else whole runs, as on any tree
+    both = set.intersection(*(set(p.properties.get("carried", "").split()) for p in (base, patched)))
+    wq = tuple(s.for_ab() if s.ab_carry in both else s for s in wq)
     sides = (Side("baseline", base, a), Side(req.series, patched, b))
 
     def pair(number: int) -> None:
@@ -400,8 +404,10 @@ def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResul
         b.cases.append(Case("ab", status, 0.0, message, properties=props, case=row.scope))
     outcome.locks = lockab.compare(lockab.lock_metrics(a.cases), lockab.lock_metrics(b.cases))
     for lock in outcome.locks:  # the mechanism: informative, never a failure on its own
-        b.cases.append(Case("ab", Status.PASS, 0.0, f"{lock.lock_class} {lock.metric}: {lock.change:+.1f}%, "
-                            f"{lock.statement}", case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}",
+        where = f"{lock.scope}: " if lock.scope else ""
+        b.cases.append(Case("ab", Status.PASS, 0.0, f"{where}{lock.lock_class} {lock.metric}: {lock.change:+.1f}%, "
+                            f"{lock.statement}", variant=lock.scope,
+                            case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}",
                             properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
                                         for k, v in lock.to_dict().items() if v is not None}))
     if outcome.label:

@@ -195,12 +195,13 @@ def ab_blocks(arch: ArchRun, plot: str | None) -> list[Block]:
 
 def lock_blocks(arch: ArchRun) -> list[Block]:
     """The lock_stat A/B (analysis/lockab.py): the mechanism behind the throughput."""
-    rows = [lockab.LockComparison(**{k: r[k] for k in lockab.LockComparison.__dataclass_fields__})
+    rows = [lockab.LockComparison(**{k: r[k] for k in lockab.LockComparison.__dataclass_fields__ if k in r})
             for r in arch.outcome.get("lock_comparison", [])]
     if not rows:
         return []
+    per = "each scope's own module load" if any(r.scope for r in rows) else "whole test_workqueue runs"
     return [Heading(3, "A/B /proc/lock_stat"),
-            Para("hold time and contentions per acquisition over whole test_workqueue runs, baseline vs patched; "
+            Para(f"hold time and contentions per acquisition over {per}, baseline vs patched; "
                  "Welch t on the logs, Holm over the rows; it informs, it never fails a run"),
             doc.table(lockab.TABLE_HEADERS, lockab.table_rows(rows), cls="ab")]
 

@@ -37,6 +37,11 @@ class SuiteConfig:
     triage_params: Mapping[str, str] = field(default_factory=dict)  # on the triage flavour when the A/B has its own
     lock_stat: tuple[str, ...] = ()  # lock classes to read from /proc/lock_stat around each run
     paths: tuple[str, ...] = ()  # globs of source paths whose change selects this suite by default
+    # the A/B's own flavour loads the module once per entry of ab_variants (test_workqueue: once
+    # per scope, so that lock_stat is read per scope), on kernels with the carry series ab_carry
+    # (patches/carry/<name>/) that gives the module the parameter this needs
+    ab_carry: str = ""
+    ab_variants: tuple[Mapping[str, str], ...] = ()
 
     def check_param(self, key: str, value: str, item: str) -> None:
         """A parameter must be declared in suites.yaml (params or variants) and have its
@@ -58,6 +63,11 @@ class SuiteConfig:
         """The suite as run on the sanitizer kernels of `wqci run` when the A/B is measured on
         a flavour of its own: there it only has to drive the code, not to be timed."""
         return replace(self, params={**self.params, **self.triage_params})
+
+    def for_ab(self) -> "SuiteConfig":
+        """The suite as run on the A/B flavour's kernels when they carry ab_carry: one load per
+        entry of ab_variants instead of the declared variants."""
+        return replace(self, variants=self.ab_variants) if self.ab_variants else self
 
 
 @dataclass(frozen=True)
@@ -153,11 +163,18 @@ def load_suites(layout: Layout) -> Suites:
 
     def suite(name: str, f: Fields) -> SuiteConfig:
         f.check_keys({"description", "parser", "module", "params", "variants", "duration", "timeout", "repeats",
-                      "expect_exit", "lock_stat", "paths", "triage_params"})
+                      "expect_exit", "lock_stat", "paths", "triage_params", "ab_carry", "ab_variants"})
         parser = f.str("parser")
         pick("suite parser", parser, PARSERS, f"{path}: suites.{name}.parser")
         variants = tuple({str(k): _module_value(v) for k, v in v.data.items()}
                          for v in f.items("variants", [])) or ({},)
+        ab_carry = f.str("ab_carry", "")
+        if ab_carry and not (layout.root / "patches" / "carry" / ab_carry / "series.yaml").is_file():
+            raise ConfigError(path=path, detail=f"field 'suites.{name}.ab_carry': no patches/carry/{ab_carry}/series.yaml")
+        ab_variants = tuple({str(k): _module_value(v) for k, v in v.data.items()} for v in f.items("ab_variants", []))
+        if ab_variants and not ab_carry:
+            raise ConfigError(path=path, detail=f"field 'suites.{name}.ab_variants': needs ab_carry, the carry "
+                              "series that gives the module their parameters")
         expect = f.str("expect_exit", "")
         if expect not in EXPECT:
             raise ConfigError(path=path, detail=f"field 'suites.{name}.expect_exit': '{expect}'; "
@@ -167,7 +184,7 @@ def load_suites(layout: Layout) -> Suites:
             params=_params(f, "params"), variants=variants, param_types=_types(f, path, name), duration=float(f.get("duration", (int, float), 0)),
             timeout=float(f.get("timeout", (int, float), 300)), repeats=f.get("repeats", int, 1), expect_exit=expect,
             lock_stat=tuple(str(c) for c in f.get("lock_stat", list, [])), triage_params=_params(f, "triage_params"),
-            paths=tuple(str(g) for g in f.get("paths", list, [])),
+            paths=tuple(str(g) for g in f.get("paths", list, [])), ab_carry=ab_carry, ab_variants=ab_variants,
         )
 
     named = load_named(path, "suites", "suite", suite, several=True)

@@ -86,7 +86,7 @@ def cases(run: SuiteRun, classes: Iterable[str]) -> list[Case]:
             continue
         for name, stat in select(parse(mod.lock_stat), classes).items():
             m = stat.metrics()
-            out.append(mod.case(run.suite, Status.PASS, duration=0.0, metrics=m,
+            out.append(mod.case(run.suite, Status.PASS, duration=0.0, metrics=m, variant=mod.variant,
                                 properties={"lock_class": name, **{k: f"{v:.4g}" for k, v in m.items()}},
                                 case=f"lockstat.{slug(name)}"))
     return out

@@ -35,13 +35,20 @@ def test_run_fastwake_end_to_end(tmp_path):
     assert all(row["ci_low"] is not None and row["ci_high"] is not None and row["p_holm"] is not None
                for row in arch["comparison"])
     assert arch["ab_sampling"]["mode"] == "fixed" and arch["ab_sampling"]["pairs"] == 2
-    locks = {(r["lock_class"], r["metric"]): r for r in arch["lock_comparison"]}
-    hold = locks[("&pool->lock", "hold_us_per_acq")]
-    assert hold["n_baseline"] == 2 and hold["n_patched"] == 2 and hold["ci_low"] is not None
-    assert {m for _, m in locks} == {"hold_us_per_acq", "contentions_per_acq"}
-    ab_suites = [s["name"] for s in data["suites"] if "/lockstat/" in s["name"]]
-    assert ab_suites == ["x86_64/lockstat/smp8-numa2/baseline", "x86_64/lockstat/smp8-numa2/fastwake-v1"]
-    assert "/proc/lock_stat per acquisition" in done.stdout
+    # lock_stat per scope: the carry patch gave test_workqueue scope=, one load per scope on each side
+    locks = {(r["scope"], r["lock_class"], r["metric"]): r for r in arch["lock_comparison"]}
+    for scope in ["all", *scopes]:  # "all": each pair's six loads summed
+        hold = locks[(scope, "&pool->lock", "hold_us_per_acq")]
+        assert hold["n_baseline"] == 2 and hold["n_patched"] == 2 and hold["ci_low"] is not None, hold
+    assert {m for _, _, m in locks} == {"hold_us_per_acq", "contentions_per_acq"}
+    assert {sc for sc, _, _ in locks} == {"all", *scopes}
+    ab_suites = [s for s in data["suites"] if "/lockstat/" in s["name"]]
+    assert [s["name"] for s in ab_suites] == ["x86_64/lockstat/smp8-numa2/baseline",
+                                              "x86_64/lockstat/smp8-numa2/fastwake-v1"]
+    carried = [c for s in ab_suites for c in s["cases"] if c["name"] == "apply.test-workqueue-scope"]
+    assert [c["status"] for c in carried] == ["pass", "pass"]
+    assert all(s["properties"]["carried"] == "test-workqueue-scope" for s in ab_suites)
+    assert "/proc/lock_stat per acquisition, baseline vs fastwake-v1, per scope" in done.stdout
     assert "not representative of hardware" in arch["note"]
     # the table is printed, and the report has the plot and both variants
     assert "scope" in done.stdout and "baseline items/s" in done.stdout

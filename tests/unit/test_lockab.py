@@ -6,14 +6,14 @@ from pipeline.analysis import lockab
 from pipeline.model.cases import Case
 from pipeline.model.status import Status
 
-HOLD = ("&pool->lock", "hold_us_per_acq")
-CONT = ("&pool->lock", "contentions_per_acq")
+HOLD = ("", "&pool->lock", "hold_us_per_acq")  # (scope, class, metric); "": a whole test_workqueue run
+CONT = ("", "&pool->lock", "contentions_per_acq")
 
 
 def test_a_shorter_hold_time_is_found_and_named():
     base = {HOLD: [10.0, 10.4, 9.8, 10.1], CONT: [0.12, 0.13, 0.12, 0.125]}
     patched = {HOLD: [8.0, 8.3, 7.9, 8.1], CONT: [0.121, 0.128, 0.119, 0.126]}
-    rows = {(r.lock_class, r.metric): r for r in lockab.compare(base, patched)}
+    rows = {(r.scope, r.lock_class, r.metric): r for r in lockab.compare(base, patched)}
     hold, cont = rows[HOLD], rows[CONT]
     assert hold.statement == "shorter hold"
     assert hold.change == pytest.approx(-19.9, abs=0.2)
@@ -30,8 +30,8 @@ def test_more_contention_reads_as_more():
 
 
 def test_zero_contention_on_both_sides_and_in_some_runs():
-    base = {CONT: [0.0, 0.0], ("wq_pool_mutex", "contentions_per_acq"): [0.0, 0.1]}
-    patched = {CONT: [0.0, 0.0], ("wq_pool_mutex", "contentions_per_acq"): [0.0, 0.0]}
+    base = {CONT: [0.0, 0.0], ("", "wq_pool_mutex", "contentions_per_acq"): [0.0, 0.1]}
+    patched = {CONT: [0.0, 0.0], ("", "wq_pool_mutex", "contentions_per_acq"): [0.0, 0.0]}
     rows = {r.lock_class: r for r in lockab.compare(base, patched)}
     assert rows["&pool->lock"].statement == "none on either side (contentions)"
     assert rows["wq_pool_mutex"].statement == "cannot tell: zero in some runs"
