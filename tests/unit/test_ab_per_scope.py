@@ -8,6 +8,7 @@ import yaml
 from pipeline import config
 from pipeline.analysis import lockab
 from pipeline.intake import series, tree
+from pipeline.jobs import prepare
 from pipeline.jobs import run as abrun
 from pipeline.model import results
 from pipeline.model.cases import Case, ModuleRun, SuiteRun
@@ -197,3 +198,26 @@ def test_the_ab_flavour_loads_test_workqueue_once_per_scope_where_both_sides_car
     torture = ("", "mutex_lock", "ww_mutex_lock", "rtmutex_lock")
     assert triage == [("base", torture), ("fastwake-v1", torture), ("base", ("",)), ("fastwake-v1", ("",))]
     assert ab == [("base", ab_variants), ("fastwake-v1", ab_variants)] * 2
+
+
+def test_prepare_skips_a_carry_that_does_not_apply_and_says_so(tmp_layout, small_repo, tmp_path):
+    make_series(tmp_layout, small_repo, [("int line20;", "int line20 = 2;", "bench: carry")], name="scope")
+    (tmp_layout.root / "patches" / "carry").mkdir()
+    (tmp_layout.patches / "scope").rename(tmp_layout.root / "patches" / "carry" / "scope")
+    info = tree.user_tree(small_repo)
+    out = prepare.Prepared(label="base")
+    head = prepare._carry_for_suites(tmp_layout, info, "scope", info.commit, out, tmp_path / "logs")
+    assert git(small_repo, "rev-parse", f"{head}~1").strip() == info.commit
+    assert [(s.name, s.case, s.status) for s in out.stages] == [("apply", "scope", Status.PASS)]
+    assert out.properties["carried"] == "scope"
+    # the benchmark changed upstream: the carry is skipped, not blamed on anything, and not recorded as carried
+    f = small_repo / "kernel" / "workqueue.c"
+    f.write_text(f.read_text().replace("int line20;", "int line20 = 7;"))
+    git(small_repo, "commit", "-q", "-am", "upstream changed the benchmark")
+    info = tree.user_tree(small_repo)
+    out = prepare.Prepared(label="base")
+    assert prepare._carry_for_suites(tmp_layout, info, "scope", info.commit, out, tmp_path / "logs") is None
+    (stage,) = out.stages
+    assert (stage.name, stage.case, stage.status) == ("apply", "scope", Status.SKIP)
+    assert "does not apply" in stage.message and stage.message.endswith("; the suites run without it")
+    assert "carried" not in out.properties
