@@ -38,6 +38,7 @@ from pipeline.jobs import variant as testrun
 from pipeline.triage import findings as triage_mod
 from pipeline.triage import logtext
 from pipeline.analysis import rates as rates_mod
+from pipeline.analysis import latency as latency_mod
 from pipeline.analysis import lockab
 from pipeline.analysis import touched as touched_mod
 from pipeline.guest import topology as topology_mod
@@ -725,6 +726,12 @@ def _print_ab(o: abrun.ArchOutcome, series: str) -> None:
         print(f"\n{o.arch}: /proc/lock_stat per acquisition, baseline vs {series}, {per} "
               f"({compare_mod.METHOD.replace('items/s', 'values').replace('scopes', 'rows')}){note}")
         print(ui.table(lockab.TABLE_HEADERS, lockab.table_rows(o.locks)))
+    if o.latency:
+        print(f"\n{o.arch}: test_workqueue enqueue latency per scope, baseline vs {series} "
+              f"(Welch t on log ns, Holm over the rows){note}")
+        print(ui.table(latency_mod.TABLE_HEADERS, latency_mod.table_rows(o.latency)))
+    for line in o.latency_unmeasured:
+        ui.info(f"{o.arch}: the seed's latency claim {line}")
 
 
 def _touches_of(s: config.Series) -> Callable[[triage_mod.Finding], str]:

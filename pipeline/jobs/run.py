@@ -27,6 +27,7 @@ from typing import Callable, Mapping, Sequence
 
 from pipeline import config
 from pipeline.analysis import compare, lockab, sampling, seedclaims
+from pipeline.analysis import latency as latency_mod
 from pipeline.analysis import evidence
 from pipeline.analysis.evidence import Boot, Classification, FindingClass
 from pipeline.build.kernel import LOCK_TIMEOUT, default_jobs
@@ -109,6 +110,8 @@ class ArchOutcome:
     confirm_seconds: float = 0.0
     sampling: dict = field(default_factory=dict)  # how the A/B pairs were chosen (sampling.record)
     locks: list[lockab.LockComparison] = field(default_factory=list)  # the lock_stat A/B
+    latency: list[latency_mod.LatencyComparison] = field(default_factory=list)  # enqueue latency per scope
+    latency_unmeasured: list[str] = field(default_factory=list)  # the seed's latency claims we cannot measure
 
     def of(self, cls: FindingClass) -> list[evidence.Classified]:
         return self.classification.of(cls)
@@ -380,17 +383,22 @@ def _sample(plan: sampling.Plan, pair: Callable[[int], None], sides: Sequence[Si
                 spent += last
 
 
-def _seed(layout: config.Layout, req: RunRequest) -> dict[str, float]:
-    """The seed's published gain per scope, from the series' claims (seedclaims.py)."""
+def _seed(layout: config.Layout, req: RunRequest) -> tuple[config.Claim, ...]:
+    """The series' claims, where the seed's published numbers are (seedclaims.py, latency.py)."""
     try:
-        return seedclaims.published(config.load_series(layout, req.series).claims)
+        return config.load_series(layout, req.series).claims
     except WqciError:  # a series that is not a series.yaml (as in recorded())
-        return {}
+        return ()
 
 
 def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResult, req: RunRequest,
-             seed: Mapping[str, float]) -> None:
-    outcome.comparison = compare.compare(scope_metrics(a), scope_metrics(b), req.max_regression, seed, req.ab_target)
+             claims: Sequence[config.Claim]) -> None:
+    base_runs, patched_runs = scope_metrics(a), scope_metrics(b)
+    outcome.comparison = compare.compare(base_runs, patched_runs, req.max_regression, seedclaims.published(claims),
+                                         req.ab_target)
+    seed_latency = latency_mod.published(claims, req.ab_target)
+    outcome.latency = latency_mod.compare(base_runs, patched_runs, seed_latency, req.ab_target)
+    outcome.latency_unmeasured = latency_mod.unmeasured(seed_latency) if outcome.latency else []
     accel = a.properties.get("accelerator", "tcg").split()[0]
     outcome.label = compare.representativeness(accel, req.topology.cpus, os.cpu_count() or 1)
     for row in outcome.comparison:
@@ -410,6 +418,13 @@ def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResul
                             case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}",
                             properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
                                         for k, v in lock.to_dict().items() if v is not None}))
+    for row in outcome.latency:  # informative, like lock_stat
+        seed = f"; the seed: {row.seed_change:+.1f}%, {row.seed_verdict}" if row.seed_verdict else ""
+        b.cases.append(Case("ab", Status.PASS, 0.0, f"{row.scope}: enqueue latency {row.percentile} "
+                            f"{row.change:+.1f}%, {row.statement}{seed}", variant=row.scope,
+                            case=f"latency.{row.percentile}",
+                            properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
+                                        for k, v in row.to_dict().items() if v is not None}))
     if outcome.label:
         b.properties["ab_note"] = outcome.label
     if outcome.sampling:
@@ -438,6 +453,7 @@ def _outcome_dict(o: ArchOutcome) -> dict:
     return {
         "arch": o.arch, "note": o.label, "comparison": [r.to_dict() for r in o.comparison],
         "lock_comparison": [r.to_dict() for r in o.locks],
+        "latency_comparison": [r.to_dict() for r in o.latency], "latency_unmeasured": o.latency_unmeasured,
         "new_findings": rows(o.of(FindingClass.NEW)),
         "unconfirmed_findings": rows(o.of(FindingClass.UNCONFIRMED)),
         "preexisting_findings": rows(o.of(FindingClass.PRE_EXISTING)),

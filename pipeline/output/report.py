@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from pipeline import config
-from pipeline.analysis import lockab
+from pipeline.analysis import latency, lockab
 from pipeline.output import abtable, doc, handoff, reproduce
 from pipeline.output.doc import Block, Heading, Image, Items, Para, Pre
 from pipeline.output.rundir import ArchRun, CaseRow, RunView, Side, clip, read
@@ -190,7 +190,7 @@ def ab_blocks(arch: ArchRun, plot: str | None) -> list[Block]:
     blocks += [doc.table(headers, cells, cls="ab"), Para(abtable.resolution(rows), cls="resolution")]
     if plot:
         blocks.append(Image(plot, f"{arch.arch}: items/s per scope, baseline and patched", *PLOT_SIZE))
-    return blocks + lock_blocks(arch)
+    return blocks + lock_blocks(arch) + latency_blocks(arch)
 
 
 def lock_blocks(arch: ArchRun) -> list[Block]:
@@ -204,6 +204,24 @@ def lock_blocks(arch: ArchRun) -> list[Block]:
             Para(f"hold time and contentions per acquisition over {per}, baseline vs patched; "
                  "Welch t on the logs, Holm over the rows; it informs, it never fails a run"),
             doc.table(lockab.TABLE_HEADERS, lockab.table_rows(rows), cls="ab")]
+
+
+def latency_blocks(arch: ArchRun) -> list[Block]:
+    """The enqueue-latency A/B (analysis/latency.py), with the seed's latency claim beside it."""
+    rows = [latency.LatencyComparison(**{k: r[k] for k in latency.LatencyComparison.__dataclass_fields__ if k in r})
+            for r in arch.outcome.get("latency_comparison", [])]
+    if not rows:
+        return []
+    blocks: list[Block] = [
+        Heading(3, "A/B enqueue latency"),
+        Para("test_workqueue's queue_work() latency percentiles per scope, baseline vs patched; Welch t on the "
+             "logs, Holm over the rows; the seed's claimed change beside the scopes it is about; it informs, "
+             "it never fails a run"),
+        doc.table(latency.TABLE_HEADERS, latency.table_rows(rows), cls="ab")]
+    unmeasured = arch.outcome.get("latency_unmeasured", [])
+    if unmeasured:
+        blocks.append(Items(tuple(f"the seed's {line}" for line in unmeasured)))
+    return blocks
 
 
 def _skipped(view: RunView, arch: ArchRun) -> list[str]:

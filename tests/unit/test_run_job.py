@@ -292,7 +292,8 @@ def test_a_hung_suite_costs_a_reboot_and_the_run_goes_on(tmp_path, monkeypatch):
     assert machine.boots == [("base", 1), ("fastwake-v1", 1), ("fastwake-v1", 2), ("base", 2), ("fastwake-v1", 3)]
     scopes = ("cpu", "smt", "cache_shard", "cache", "numa", "system")
     wq = lambda run: [f"test_workqueue#{run}"] + [f"test_workqueue.{s}#{run}" for s in scopes]  # noqa: E731
-    ab = [f"ab.{s}" for s in scopes]
+    # throughput, then enqueue latency (p50, p95) per scope
+    ab = [f"ab.{s}" for s in scopes] + [f"ab.{s}.latency.{p}" for s in scopes for p in ("p50", "p95")]
     statuses = lambda suite: [(c.name, c.status.value) for c in suite.cases]  # noqa: E731
     assert statuses(outcome.baseline) == [("build", "pass"), ("boot#1", "pass")] + [(n, "pass") for n in wq(1)] + [
         ("ww_mutex_selftest#1", "pass"), ("boot#2", "pass")] + [(n, "pass") for n in wq(2)]

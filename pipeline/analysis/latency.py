@@ -1,0 +1,144 @@
+"""The enqueue-latency A/B of test_workqueue: per scope, the queue_work() latency
+percentiles it prints (p50, p95), baseline against patched, with the seed's own
+latency claim beside them.
+
+test_workqueue prints p50, p90 and p95 of each scope; a claim about another
+percentile (seed 003's p99) is reported as not measurable by this benchmark, not
+compared with a neighbour. The seed's claim is in absolute nanoseconds on its own
+machine; what carries over to another machine is the relative change, so that is
+what is compared: "p50 ~2875 -> ~2625 ns" is a change of -8.7%, checked against our
+95% interval of the patched/baseline ratio with seedclaims.verdict, on the scopes
+the claim is about ("the contended scopes": those where the seed publishes a gain
+of at least the A/B's resolution).
+
+The statistics are the throughput A/B's (abstats.py: Welch's t on the logs, Holm
+over every row). Latency informs; it never fails a run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from pipeline import config
+from pipeline.analysis import abstats, seedclaims
+from pipeline.analysis.compare import SCOPES
+
+#: the percentiles test_workqueue prints, as metric names of its scope cases
+MEASURED = {"p50": "p50_ns", "p95": "p95_ns"}
+PRINTED = "test_workqueue prints p50, p90 and p95"
+#: "p50 ~2875 -> ~2625 ns" (also with a unicode arrow or "to")
+_CHANGE = re.compile(r"\b(p\d+)\s*~?\s*(\d+(?:\.\d+)?)\s*(?:->|\u2192|to)\s*~?\s*(\d+(?:\.\d+)?)\s*ns\b")
+_LATENCY = re.compile(r"latenc", re.I)
+
+
+@dataclass(frozen=True)
+class LatencyClaim:
+    percentile: str  # "p50"
+    before_ns: float
+    after_ns: float
+    scopes: tuple[str, ...]  # the scopes it is about
+
+    @property
+    def change(self) -> float:
+        """The claimed change in percent."""
+        return (self.after_ns / self.before_ns - 1) * 100
+
+
+@dataclass(frozen=True)
+class LatencyComparison:
+    scope: str
+    percentile: str  # "p50"
+    n_baseline: int
+    n_patched: int
+    baseline: float  # geometric mean over the runs, ns
+    patched: float
+    ratio: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_holm: float | None
+    statement: str
+    seed_change: float | None = None  # percent
+    seed_verdict: str | None = None
+
+    @property
+    def change(self) -> float:
+        return (self.ratio - 1.0) * 100
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
+
+
+def published(claims: Sequence[config.Claim], floor: float) -> list[LatencyClaim]:
+    """The latency changes a series claims for test_workqueue. "on the contended scopes"
+    means the scopes whose published throughput gain is at least `floor` (a fraction);
+    a claim that names scopes itself is about those."""
+    gains = seedclaims.published(claims)
+    contended = tuple(s for s, g in gains.items() if abs(g) / 100 >= floor)
+    out = []
+    for claim in claims:
+        if seedclaims.SUITE not in claim.measure or not _LATENCY.search(claim.claim + claim.measure):
+            continue
+        named = tuple(s for s in SCOPES if re.search(rf"\b{s}\b", claim.claim))
+        for percentile, before, after in _CHANGE.findall(claim.claim):
+            out.append(LatencyClaim(percentile, float(before), float(after), named or contended))
+    return out
+
+
+def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapping[str, Sequence[Mapping[str, float]]],
+            claims: Sequence[LatencyClaim] = (), floor: float = 0.03) -> list[LatencyComparison]:
+    """One row per scope and measured percentile both sides have, in scope order; the
+    seed's claimed change beside the rows it is about."""
+    values: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for scope in SCOPES:
+        for percentile, metric in MEASURED.items():
+            a = [m[metric] for m in baseline.get(scope, ()) if m.get(metric, 0) > 0]
+            b = [m[metric] for m in patched.get(scope, ()) if m.get(metric, 0) > 0]
+            if a and b:
+                values[(scope, percentile)] = (a, b)
+    fits = {k: abstats.welch_log(a, b) if min(len(a), len(b)) >= 2 else None for k, (a, b) in values.items()}
+    adjusted = dict(zip(fits, abstats.holm([f.p_value if f else None for f in fits.values()])))
+    seed = {(s, c.percentile): c.change for c in claims for s in c.scopes}
+    rows = []
+    for (scope, percentile), (a, b) in values.items():
+        fit, p = fits[(scope, percentile)], adjusted[(scope, percentile)]
+        low, high = map(float, fit.ci) if fit else (None, None)
+        claimed = seed.get((scope, percentile))
+        rows.append(LatencyComparison(
+            scope, percentile, len(a), len(b), abstats.geomean(a), abstats.geomean(b),
+            abstats.geomean(b) / abstats.geomean(a), low, high, fit.p_value if fit else None, p, _statement(p, fit),
+            claimed, None if claimed is None else
+            seedclaims.verdict(claimed, low, high, float(fit.half_width) if fit else None, floor)))
+    return rows
+
+
+def unmeasured(claims: Sequence[LatencyClaim]) -> list[str]:
+    """What the seed claims that this benchmark cannot measure, one line each."""
+    return [f"{c.percentile} {c.before_ns:g} -> {c.after_ns:g} ns ({c.change:+.1f}%): not measured, {PRINTED}"
+            for c in claims if c.percentile not in MEASURED]
+
+
+def _statement(p_holm: float | None, fit: abstats.LogRatio | None) -> str:
+    if p_holm is None or fit is None:
+        return "cannot tell: fewer than 2 runs a side"
+    if p_holm >= abstats.ALPHA:
+        return f"no change detected (95% CI {_pct(fit.ci[0])} to {_pct(fit.ci[1])})"
+    return "lower" if fit.ratio < 1 else "higher"
+
+
+def _pct(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
+
+
+TABLE_HEADERS = ("scope", "latency", "baseline ns", "patched ns", "change", "95% CI", "p (Holm)", "runs", "reading",
+                 "seed", "vs seed")
+
+
+def table_rows(rows: Sequence[LatencyComparison]) -> list[tuple[str, ...]]:
+    return [(r.scope, r.percentile, f"{r.baseline:.0f}", f"{r.patched:.0f}", f"{r.change:+.1f}%",
+             f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if r.ci_low is not None else "n/a",
+             f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a", f"{r.n_baseline}/{r.n_patched}", r.statement,
+             f"{r.seed_change:+.1f}%" if r.seed_change is not None else "", r.seed_verdict or "")
+            for r in rows]
