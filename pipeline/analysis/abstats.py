@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import stats
 
+K = TypeVar("K")
 CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.80
@@ -144,3 +145,38 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - k) * p))
         out[i] = running
     return out
+
+
+@dataclass(frozen=True)
+class InformativeRow:
+    """A row of an A/B that informs and never fails (lock_stat, latency): the geometric mean
+    of each side, their ratio with its 95% interval, the p-value before and after Holm, and
+    a reading for people. The kinds add what the row is about."""
+
+    n_baseline: int
+    n_patched: int
+    baseline: float
+    patched: float
+    ratio: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_holm: float | None
+    statement: str
+
+    @property
+    def change(self) -> float:
+        return (self.ratio - 1.0) * 100
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
+
+
+def fit_all(values: Mapping[K, tuple[Sequence[float], Sequence[float]]]) -> dict[K, tuple[LogRatio | None, float | None]]:
+    """key -> (baseline values, patched values) to key -> (LogRatio or None, Holm p or None):
+    a fit where both sides have 2 runs or more and every value is positive (the log scale),
+    Holm over every fitted key."""
+    fits = {k: welch_log(a, b) if min(len(a), len(b)) >= 2 and min([*a, *b]) > 0 else None
+            for k, (a, b) in values.items()}
+    adjusted = holm([f.p_value if f else None for f in fits.values()])
+    return {k: (fits[k], p) for k, p in zip(fits, adjusted)}

@@ -47,28 +47,11 @@ class LatencyClaim:
 
 
 @dataclass(frozen=True)
-class LatencyComparison:
-    scope: str
-    percentile: str  # "p50"
-    n_baseline: int
-    n_patched: int
-    baseline: float  # geometric mean over the runs, ns
-    patched: float
-    ratio: float
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    p_holm: float | None
-    statement: str
-    seed_change: float | None = None  # percent
+class LatencyComparison(abstats.InformativeRow):
+    scope: str = ""
+    percentile: str = ""  # "p50"
+    seed_change: float | None = None  # the seed's claimed change, percent
     seed_verdict: str | None = None
-
-    @property
-    def change(self) -> float:
-        return (self.ratio - 1.0) * 100
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
 
 
 def published(claims: Sequence[config.Claim], floor: float) -> list[LatencyClaim]:
@@ -98,18 +81,17 @@ def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapp
             b = [m[metric] for m in patched.get(scope, ()) if m.get(metric, 0) > 0]
             if a and b:
                 values[(scope, percentile)] = (a, b)
-    fits = {k: abstats.welch_log(a, b) if min(len(a), len(b)) >= 2 else None for k, (a, b) in values.items()}
-    adjusted = dict(zip(fits, abstats.holm([f.p_value if f else None for f in fits.values()])))
     seed = {(s, c.percentile): c.change for c in claims for s in c.scopes}
     rows = []
-    for (scope, percentile), (a, b) in values.items():
-        fit, p = fits[(scope, percentile)], adjusted[(scope, percentile)]
+    for (scope, percentile), (fit, p) in abstats.fit_all(values).items():
+        a, b = values[scope, percentile]
         low, high = map(float, fit.ci) if fit else (None, None)
         claimed = seed.get((scope, percentile))
         rows.append(LatencyComparison(
-            scope, percentile, len(a), len(b), abstats.geomean(a), abstats.geomean(b),
-            abstats.geomean(b) / abstats.geomean(a), low, high, fit.p_value if fit else None, p, _statement(p, fit),
-            claimed, None if claimed is None else
+            n_baseline=len(a), n_patched=len(b), baseline=abstats.geomean(a), patched=abstats.geomean(b),
+            ratio=abstats.geomean(b) / abstats.geomean(a), ci_low=low, ci_high=high,
+            p_value=fit.p_value if fit else None, p_holm=p, statement=_statement(p, fit), scope=scope,
+            percentile=percentile, seed_change=claimed, seed_verdict=None if claimed is None else
             seedclaims.verdict(claimed, low, high, float(fit.half_width) if fit else None, floor)))
     return rows
 

@@ -28,27 +28,10 @@ PREFIX = "lockstat."
 
 
 @dataclass(frozen=True)
-class LockComparison:
-    lock_class: str
-    metric: str  # a key of METRICS
-    n_baseline: int
-    n_patched: int
-    baseline: float  # geometric mean over the runs
-    patched: float
-    ratio: float
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    p_holm: float | None
-    statement: str
+class LockComparison(abstats.InformativeRow):
+    lock_class: str = ""
+    metric: str = ""  # a key of METRICS
     scope: str = ""  # the module variant the load ran (test_workqueue: a scope); "" for a whole run
-
-    @property
-    def change(self) -> float:
-        return (self.ratio - 1.0) * 100
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
 
 
 Key = tuple[str, str, str]  # (scope, lock class, metric)
@@ -85,27 +68,23 @@ def compare(baseline: Mapping[Key, Sequence[float]], patched: Mapping[Key, Seque
     run (a lock nobody waited for) has no log and is compared only when it is zero on
     both sides everywhere, as "none on either side"."""
     keys = [k for k in baseline if k in patched and baseline[k] and patched[k]]
-    fits = {}
-    for k in keys:
-        a, b = baseline[k], patched[k]
-        fits[k] = abstats.welch_log(a, b) if min(a + b) > 0 and min(len(a), len(b)) >= 2 else None
-    adjusted = dict(zip(keys, abstats.holm([fits[k].p_value if fits[k] else None for k in keys])))
+    fitted = abstats.fit_all({k: (baseline[k], patched[k]) for k in keys})
     rows = []
-    for k in keys:
-        a, b = list(baseline[k]), list(patched[k])
-        fit, p = fits[k], adjusted[k]
+    for (scope, name, metric), (fit, p) in fitted.items():
+        a, b = list(baseline[scope, name, metric]), list(patched[scope, name, metric])
+        where = dict(lock_class=name, metric=metric, scope=scope, n_baseline=len(a), n_patched=len(b))
         if min(a + b) <= 0:
-            if max(a + b) > 0:
-                statement = "cannot tell: zero in some runs"
-            else:
-                statement = f"none on either side ({k[2].split('_')[0]})"
-            rows.append(LockComparison(k[1], k[2], len(a), len(b), statistics.fmean(a), statistics.fmean(b), 1.0,
-                                       None, None, None, None, statement, scope=k[0]))
+            statement = ("cannot tell: zero in some runs" if max(a + b) > 0 else
+                         f"none on either side ({metric.split('_')[0]})")
+            rows.append(LockComparison(baseline=statistics.fmean(a), patched=statistics.fmean(b), ratio=1.0,
+                                       ci_low=None, ci_high=None, p_value=None, p_holm=None, statement=statement,
+                                       **where))
             continue
         ratio = abstats.geomean(b) / abstats.geomean(a)
         low, high = map(float, fit.ci) if fit else (None, None)
-        rows.append(LockComparison(k[1], k[2], len(a), len(b), abstats.geomean(a), abstats.geomean(b), ratio, low,
-                                   high, fit.p_value if fit else None, p, _statement(k[2], ratio, p, fit), scope=k[0]))
+        rows.append(LockComparison(baseline=abstats.geomean(a), patched=abstats.geomean(b), ratio=ratio, ci_low=low,
+                                   ci_high=high, p_value=fit.p_value if fit else None, p_holm=p,
+                                   statement=_statement(metric, ratio, p, fit), **where))
     return rows
 
 

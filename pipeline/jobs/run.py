@@ -403,33 +403,32 @@ def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResul
     outcome.label = compare.representativeness(accel, req.topology.cpus, os.cpu_count() or 1)
     for row in outcome.comparison:
         status = Status.FAIL if row.regressed else Status.PASS
-        props = {k: (f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in row.to_dict().items()
-                 if v is not None}
-        if outcome.label:
-            props["note"] = outcome.label
+        props = _properties(row) | ({"note": outcome.label} if outcome.label else {})
         message = (f"{row.scope}: {row.gain:+.1f}%, {row.statement}" if status is Status.PASS else
                    f"{row.scope}: {row.gain:+.1f}%, beyond the allowed -{req.max_regression * 100:.0f}%")
         b.cases.append(Case("ab", status, 0.0, message, properties=props, case=row.scope))
     outcome.locks = lockab.compare(lockab.lock_metrics(a.cases), lockab.lock_metrics(b.cases))
-    for lock in outcome.locks:  # the mechanism: informative, never a failure on its own
+    # the mechanism and the latency inform; they never fail a run on their own
+    for lock in outcome.locks:
         where = f"{lock.scope}: " if lock.scope else ""
         b.cases.append(Case("ab", Status.PASS, 0.0, f"{where}{lock.lock_class} {lock.metric}: {lock.change:+.1f}%, "
-                            f"{lock.statement}", variant=lock.scope,
-                            case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}",
-                            properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
-                                        for k, v in lock.to_dict().items() if v is not None}))
-    for row in outcome.latency:  # informative, like lock_stat
+                            f"{lock.statement}", properties=_properties(lock), variant=lock.scope,
+                            case=f"lockstat.{lockstat.slug(lock.lock_class)}.{lock.metric}"))
+    for row in outcome.latency:
         seed = f"; the seed: {row.seed_change:+.1f}%, {row.seed_verdict}" if row.seed_verdict else ""
         b.cases.append(Case("ab", Status.PASS, 0.0, f"{row.scope}: enqueue latency {row.percentile} "
-                            f"{row.change:+.1f}%, {row.statement}{seed}", variant=row.scope,
-                            case=f"latency.{row.percentile}",
-                            properties={k: (f"{v:.4g}" if isinstance(v, float) else str(v))
-                                        for k, v in row.to_dict().items() if v is not None}))
+                            f"{row.change:+.1f}%, {row.statement}{seed}", properties=_properties(row),
+                            variant=row.scope, case=f"latency.{row.percentile}"))
     if outcome.label:
         b.properties["ab_note"] = outcome.label
     if outcome.sampling:
         b.properties["ab_pairs"] = str(outcome.sampling["pairs"])
         b.properties["ab_stopped"] = f"{outcome.sampling['stopped']}: {outcome.sampling['detail']}"
+
+
+def _properties(row: compare.ScopeComparison | lockab.LockComparison | latency_mod.LatencyComparison) -> dict[str, str]:
+    """An A/B row's fields as JUnit properties."""
+    return {k: (f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in row.to_dict().items() if v is not None}
 
 
 def write(run_result: results.Run, outcomes: list[ArchOutcome], req: RunRequest) -> None:
