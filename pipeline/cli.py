@@ -672,9 +672,11 @@ def run_cmd(
                                 "baseline/patched pairs to confirm a finding seen on the patched kernel only."),
     strict: bool = typer.Option(False, "--strict", help="Unconfirmed findings fail the run too."),
     lock_timeout: float = LOCK_WAIT,
+    append: Optional[list[str]] = APPEND,
 ) -> None:
     """The whole job: apply, build baseline and patched, boot both interleaved, suites, triage, A/B, report."""
     make = _make(jobs, kconfig_add)
+    kernel_params = _kernel_params(append)
     given = _given(series, None, range_, tree_path)
     lay, series = given.layout, given.series
     s = config.load_series(lay, series)
@@ -692,7 +694,7 @@ def run_cmd(
         max_regression=max_regression / 100, perf_flavor=ab_flavor, each_patch=each_patch, tree_path=tree_path,
         accel=accel, sandbox=not no_sandbox, confirm=confirm, strict=strict, lock_timeout=lock_timeout,
         touches=_touches_of(s), onto=given.onto, range=given.range, skipped=skipped, jobs=make.jobs,
-        kconfig_add=make.kconfig_add,
+        kconfig_add=make.kconfig_add, append=kernel_params,
     )
     for name, why in skipped.items():
         ui.info(f"skipping {name}: {why}")

@@ -79,6 +79,7 @@ class RunRequest:
     range: str = ""  # --range BASE..HEAD when the series is a branch of tree_path (for reproduce.sh)
     jobs: int = field(default_factory=default_jobs)  # make -j of every build
     kconfig_add: tuple[str, ...] = ()  # -K CONFIG_X=VALUE options (build/kconfig.py) for every build
+    append: tuple[str, ...] = ()  # --append: kernel parameters for every guest of the run
 
     @property
     def triage_suites(self) -> tuple[SuiteConfig, ...]:
@@ -251,7 +252,7 @@ def _prepare(backend: Backend, req: RunRequest, arch: config.Arch, series: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = prepare.Variant(series=series, tree_path=req.tree_path, flavor=flavor, sandbox=req.sandbox,
                              ccache_remote=req.ccache_remote, lock_timeout=req.lock_timeout, onto=req.onto,
-                             jobs=req.jobs, kconfig_add=req.kconfig_add, carry=carry)
+                             jobs=req.jobs, kconfig_add=req.kconfig_add, carry=carry, append=req.append)
     prepared = interrupted_during(f"tree, apply and build of {series or 'the baseline'}", suite, backend.prepare,
                                   wanted, arch, out_dir)
     suite.properties.update(prepared.properties)
@@ -283,7 +284,7 @@ def _pair(backend: Backend, req: RunRequest, arch: config.Arch, sides: Sequence[
             side.boots.append(Boot.of(exercised(suite.cases[before:]), found))
             side.findings.extend(found)
             checkpoint()
-        if side is sides[0] and store is not None:
+        if side is sides[0] and store is not None and not req.append:  # the base's history: stock settings only
             store.add(side.boots[-1], f"run {req.series}")
 
 

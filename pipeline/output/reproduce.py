@@ -57,7 +57,7 @@ def command(view: RunView, arch: ArchRun, side: Side) -> Command:
     flavour = side.prop("flavor") or view.props.get("flavor", "")
     if flavour:
         argv += [FLAVOUR_OPTION, flavour]
-    argv += _kconfig_args(side.prop("kconfig_add"))
+    argv += _kconfig_args(side.prop("kconfig_add")) + _append_args(side.prop("cmdline_append"))
     topology = side.prop("topology") or view.props.get("topology", "")
     if topology:
         argv += ["--topology", topology]
@@ -90,6 +90,11 @@ def _kconfig_args(recorded: str) -> list[str]:
     return [word for item in shlex.split(recorded) for word in ("--kconfig-add", item)]
 
 
+def _append_args(recorded: str) -> list[str]:
+    """The run's --append kernel parameters (a kernel property, space-separated), again."""
+    return [word for item in recorded.split() for word in ("--append", item)]
+
+
 def run_command(view: RunView) -> list[str]:
     """The whole `wqci run` again, A/B sampling and confirmation included."""
     p = view.props
@@ -98,7 +103,7 @@ def run_command(view: RunView) -> list[str]:
     for key, option in (("flavor", FLAVOUR_OPTION), ("topology", "--topology")):
         if p.get(key):
             argv += [option, p[key]]
-    argv += _kconfig_args(view.prop("kconfig_add"))
+    argv += _kconfig_args(view.prop("kconfig_add")) + _append_args(view.prop("cmdline_append"))
     if "perf_flavor" in p:  # recorded empty: the A/B ran on the flavour itself
         argv += ["--perf-flavor", p["perf_flavor"] or "none"]
     argv += _suite_args(view) + ["--repeat", p.get("repeat", "2")]

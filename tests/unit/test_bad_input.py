@@ -96,6 +96,7 @@ CASES = [
     ("test --base --append 'kcsan.skip_watch=1 kcsan.udelay_task=200'",
      "E: --append 'kcsan.skip_watch=1 kcsan.udelay_task=200': give one kernel parameter, name or name=value"),
     ("boot --base --append '=1'", "E: --append '=1': give one kernel parameter"),
+    ("run --series fastwake-v1 --append 'quiet\"'", "E: --append 'quiet\"': give one kernel parameter"),
 ]
 
 

@@ -139,6 +139,22 @@ def test_reproduce_sh_passes_the_kconfig_options_the_kernels_were_built_with(tmp
     assert again[at:at + 4] == ["--kconfig-add", "CONFIG_DEBUG_ATOMIC_SLEEP=y", "--kconfig-add", 'CONFIG_CMDLINE="a b"']
 
 
+def test_reproduce_sh_passes_the_kernel_parameters_the_guests_booted_with(tmp_path):
+    def edit(data):
+        for suite in data["suites"]:
+            suite["properties"]["cmdline_append"] = "kcsan.udelay_task=400 nokaslr"  # as prepare records them
+
+    run_dir = written(tmp_path, "fail-new-finding", edit)
+    _, calls = run_script(tmp_path, run_dir, SAME)
+    assert len(calls) == 4
+    for call in calls:
+        at = call.index("--append")
+        assert call[at:at + 4] == ["--append", "kcsan.udelay_task=400", "--append", "nokaslr"]
+    again = reproduce.run_command(rundir.read(run_dir))
+    at = again.index("--append")
+    assert again[at:at + 4] == ["--append", "kcsan.udelay_task=400", "--append", "nokaslr"]
+
+
 def test_an_older_results_json_runs_wqci_test_on_its_defaults_and_says_so(tmp_path):
     run_dir = written(tmp_path, "pass-older-format")
     text = (run_dir / "reproduce.sh").read_text()

@@ -315,3 +315,23 @@ def test_a_hung_suite_costs_a_reboot_and_the_run_goes_on(tmp_path, monkeypatch):
     # one console per test, both boots in it
     console = (req.out_dir / "x86_64" / "fastwake-v1" / "run-1" / "console.log").read_text()
     assert console.count("Linux version 7.2.13 (fastwake-v1)") == 2
+
+
+def test_append_reaches_every_kernel_and_keeps_the_base_history_stock(tmp_path):
+    class Recording(FakeBackend):
+        asked: list = []
+
+        def prepare(self, wanted, arch, out_dir):
+            self.asked.append((wanted.series, wanted.flavor, wanted.append))
+            return super().prepare(wanted, arch, out_dir)
+
+    backend = Recording({}, tmp_path / "history")
+    req = request(tmp_path, repeat=1, perf_flavor="lockstat", append=("kcsan.udelay_task=400",))
+    abrun.run(LAYOUT, req, lambda s: None, backend)
+    assert backend.asked == [(None, None, ("kcsan.udelay_task=400",)), ("fastwake-v1", None, ("kcsan.udelay_task=400",)),
+                             (None, "lockstat", ("kcsan.udelay_task=400",)),
+                             ("fastwake-v1", "lockstat", ("kcsan.udelay_task=400",))]
+    assert History(tmp_path / "history" / "base.jsonl").boots() == []  # boots with other settings are not the base's
+    # without --append the same run adds its baseline boot to the history
+    abrun.run(LAYOUT, request(tmp_path, repeat=1), lambda s: None, FakeBackend({}, tmp_path / "history"))
+    assert len(History(tmp_path / "history" / "base.jsonl").boots()) == 1
