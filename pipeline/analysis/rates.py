@@ -92,19 +92,33 @@ def incidence(findings: Iterable[Finding], cases: Iterable[Case], confidence: fl
     """For the findings printed during a suite that ran more than once (--repeat): in how many
     of its runs each one was printed, with the same exact bound, keyed by fingerprint. A
     report rate-limited by the kernel (KCSAN prints a pair of frames once in 3 s) still
-    counts in every run it was printed in, since runs are counted, not reports."""
+    counts in every run it was printed in, since runs are counted, not reports.
+
+    Reports with one title and different stacks (one race reached from two callers) are
+    one row each, named by their top frames, and then one more row for the title, keyed
+    `<suite>|<title>`: the runs that printed any of them."""
     runs_of: dict[str, set[int]] = {}
     for c in cases:
         if c.runs and c.suite != "finding":
             runs_of.setdefault(c.suite, set()).add(c.runs[0])  # innermost: the suite's own run
-    out = {}
+    groups: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
-        n = len(runs_of.get(f.where, ()))
-        if f.runs and n >= 2:
-            seen = len(f.runs)
+        if f.runs and len(runs_of.get(f.where, ())) >= 2:
+            groups.setdefault((f.where, f.title), []).append(f)
+    out = {}
+    for (where, title), members in groups.items():
+        n = len(runs_of[where])
+
+        def rate(name: str, seen: int) -> Rate:
             low, high = bounds(seen, n, confidence)
-            out[f.fingerprint] = Rate(name=f.title, failed=seen, runs=n, low=low, high=high,
-                                      verb=f"of {f.where} printed it")
+            return Rate(name=name, failed=seen, runs=n, low=low, high=high, verb=f"of {where} printed it")
+
+        for f in members:
+            name = title if len(members) == 1 else f"{title} ({' < '.join(f.frames[:3]) or f.fingerprint[:12]})"
+            out[f.fingerprint] = rate(name, len(f.runs))
+        if len(members) > 1:
+            out[f"{where}|{title}"] = rate(f"{title} (any of its {len(members)} reports)",
+                                           len(set().union(*(f.runs for f in members))))
     return out
 
 

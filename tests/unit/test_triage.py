@@ -153,3 +153,21 @@ def test_repeated_runs_give_each_finding_its_incidence_with_an_exact_bound():
     assert last.message == ("KCSAN: data-race in test_kernel_rmw_array (new, seen 3x in wq_stress; "
                             "2 of 5 runs of wq_stress printed it: rate 0.4, 0.0527..0.853 at 95%)")
     assert last.properties["incidence"].startswith("2 of 5 runs")
+
+
+def test_one_title_with_two_stacks_is_a_row_each_and_one_for_the_title():
+    from dataclasses import replace
+
+    from pipeline.analysis import rates
+    from pipeline.model.cases import Case
+
+    (f,) = triage.triage(_repeated_console({2, 4}, 5))
+    other = replace(f, fingerprint="f" * 40, frames=("kick_pool", "process_one_work"), runs=(4, 5))
+    f = replace(f, frames=("kick_pool", "__queue_work", "queue_work_on", "wq_stress_fn"))
+    cases = [Case("wq_stress", Status.PASS, case="stranded", runs=(k,)) for k in range(1, 6)]
+    found = rates.incidence([f, other], cases)
+    title = "KCSAN: data-race in test_kernel_rmw_array"
+    assert [(k, r.name, r.failed) for k, r in found.items()] == [
+        (f.fingerprint, f"{title} (kick_pool < __queue_work < queue_work_on)", 2),
+        ("f" * 40, f"{title} (kick_pool < process_one_work)", 2),
+        (f"wq_stress|{title}", f"{title} (any of its 2 reports)", 3)]  # runs {2, 4} and {4, 5}
