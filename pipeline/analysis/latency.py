@@ -8,8 +8,8 @@ compared with a neighbour. The seed's claim is in absolute nanoseconds on its ow
 machine; what carries over to another machine is the relative change, so that is
 what is compared: "p50 ~2875 -> ~2625 ns" is a change of -8.7%, checked against our
 95% interval of the patched/baseline ratio with seedclaims.verdict, on the scopes
-the claim is about ("the contended scopes": those where the seed publishes a gain
-of at least the A/B's resolution).
+the claim is about ("the contended scopes": those the series' throughput claim calls
+contended).
 
 The statistics are the throughput A/B's (abstats.py: Welch's t on the logs, Holm
 over every row). Latency informs; it never fails a run.
@@ -31,6 +31,7 @@ PRINTED = "test_workqueue prints p50, p90 and p95"
 #: "p50 ~2875 -> ~2625 ns" (also with a unicode arrow or "to")
 _CHANGE = re.compile(r"\b(p\d+)\s*~?\s*(\d+(?:\.\d+)?)\s*(?:->|\u2192|to)\s*~?\s*(\d+(?:\.\d+)?)\s*ns\b")
 _LATENCY = re.compile(r"latenc", re.I)
+_CONTENDED = re.compile(r"(?<!un)contended", re.I)
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,11 @@ class LatencyComparison(abstats.InformativeRow):
     seed_verdict: str | None = None
 
 
-def published(claims: Sequence[config.Claim], floor: float) -> list[LatencyClaim]:
-    """The latency changes a series claims for test_workqueue. "on the contended scopes"
-    means the scopes whose published throughput gain is at least `floor` (a fraction);
-    a claim that names scopes itself is about those."""
-    gains = seedclaims.published(claims)
-    contended = tuple(s for s, g in gains.items() if abs(g) / 100 >= floor)
+def published(claims: Sequence[config.Claim]) -> list[LatencyClaim]:
+    """The latency changes a series claims for test_workqueue. A claim that names scopes is
+    about those; one "on the contended scopes" is about the scopes the series calls
+    contended (contended_scopes)."""
+    contended = contended_scopes(claims)
     out = []
     for claim in claims:
         if seedclaims.SUITE not in claim.measure or not _LATENCY.search(claim.claim + claim.measure):
@@ -68,6 +68,17 @@ def published(claims: Sequence[config.Claim], floor: float) -> list[LatencyClaim
         for percentile, before, after in _CHANGE.findall(claim.claim):
             out.append(LatencyClaim(percentile, float(before), float(after), named or contended))
     return out
+
+
+def contended_scopes(claims: Sequence[config.Claim]) -> tuple[str, ...]:
+    """The scopes named by a test_workqueue claim about "contended" scopes (seed 003's
+    throughput claim lists them); else those whose published gain is 1% or more. Fixed
+    by the claims, whatever resolution the A/B has."""
+    named = [s for c in claims if seedclaims.SUITE in c.measure and _CONTENDED.search(c.claim)
+             for s in SCOPES if re.search(rf"\b{s}\b", c.claim)]
+    if named:
+        return tuple(s for s in SCOPES if s in named)
+    return tuple(s for s, gain in seedclaims.published(claims).items() if abs(gain) >= 1.0)
 
 
 def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapping[str, Sequence[Mapping[str, float]]],

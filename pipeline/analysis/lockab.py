@@ -7,7 +7,7 @@ outside pool->lock, so its critical sections get shorter" shows up as a lower
 hold time per acquisition of `&pool->lock` whatever the emulator does to
 throughput. lock_stat is reset before each module load and read after it, so the
 figures cover one load: one scope of test_workqueue where the A/B loads it once per
-scope (its ab_variants), else all six together (scope "").
+scope (its ab_variants), else all six together (scope "", shown as "whole").
 
 The statistics are the throughput A/B's: Welch's t on the logs, with Holm's
 correction over every class and metric compared (analysis/abstats.py).
@@ -35,14 +35,21 @@ class LockComparison(abstats.InformativeRow):
 
 
 Key = tuple[str, str, str]  # (scope, lock class, metric)
+ALL = "all"  # the scopes' loads of a run summed
+WHOLE = "whole"  # how a whole load (every scope in one, scope "") is shown
 
 
 def lock_metrics(cases: Iterable[Case]) -> dict[Key, list[float]]:
     """(scope, lock class, metric) -> one value per run, from the lockstat cases of a side.
-    Where the loads ran one scope each, scope "all" sums each run's loads first (the same
-    figure a whole run gives), and comes before the scopes."""
+
+    Where the loads ran one scope each, scope "all" comes first: per run (the outermost
+    run number, a pair of `wqci run`), the loads summed before dividing, for the runs that
+    have every scope this side has (a run cut short by a hang would bias it). It is close
+    to, not the same as, one whole load: each load also sets up and tears down its own
+    workqueue, so classes such as `&wq->mutex` and `wq_pool_mutex` are taken more often."""
     scoped: dict[Key, list[float]] = {}
     totals: dict[tuple[int | None, str], list[float]] = {}  # (run, class) -> acquisitions, hold us, contentions
+    scopes_of: dict[tuple[int | None, str], set[str]] = {}
     for case in cases:
         if case.case.startswith(PREFIX) and "lock_class" in case.properties:
             name = case.properties["lock_class"]
@@ -55,11 +62,15 @@ def lock_metrics(cases: Iterable[Case]) -> dict[Key, list[float]]:
                 total[0] += acq
                 total[1] += case.metrics.get("hold_us_per_acq", 0.0) * acq
                 total[2] += case.metrics.get("contentions", 0.0)
+                scopes_of.setdefault((case.run, name), set()).add(case.variant)
+    every = {name: set().union(*(v for (_, n), v in scopes_of.items() if n == name)) for _, name in scopes_of}
     whole: dict[Key, list[float]] = {}
-    for (_, name), (acq, hold, contentions) in totals.items():
+    for (run, name), (acq, hold, contentions) in totals.items():
+        if scopes_of[run, name] != every[name] or len(every[name]) < 2:
+            continue
         per = max(acq, 1.0)
-        whole.setdefault(("all", name, "hold_us_per_acq"), []).append(hold / per)
-        whole.setdefault(("all", name, "contentions_per_acq"), []).append(contentions / per)
+        whole.setdefault((ALL, name, "hold_us_per_acq"), []).append(hold / per)
+        whole.setdefault((ALL, name, "contentions_per_acq"), []).append(contentions / per)
     return whole | scoped
 
 
@@ -109,6 +120,6 @@ def table_rows(rows: Sequence[LockComparison]) -> list[tuple[str, ...]]:
     for r in rows:
         ci = f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if r.ci_low is not None else "n/a"
         p = f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a"
-        out.append((r.scope or "all", r.lock_class, r.metric, f"{r.baseline:.4g}", f"{r.patched:.4g}", f"{r.change:+.1f}%", ci, p,
+        out.append((r.scope or WHOLE, r.lock_class, r.metric, f"{r.baseline:.4g}", f"{r.patched:.4g}", f"{r.change:+.1f}%", ci, p,
                     f"{r.n_baseline}/{r.n_patched}", r.statement))
     return out

@@ -122,6 +122,7 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
         flavor = amp.flavor(flavor)
         label, commit, patches = f"{label} + {amp.carry.name}", carried, patches + (carried,)
         out.cmdline = amp.cmdline
+    bare = (label, commit, patches)
     for name in variant.carry:
         carried = _carry_for_suites(layout, info, name, commit, out, log_dir)
         if carried is not None:
@@ -135,15 +136,32 @@ def prepare(layout: config.Layout, variant: Variant, arch: config.Arch, log_dir:
     if variant.append:
         out.cmdline += variant.append
         out.properties["cmdline_append"] = " ".join(variant.append)
-    _build(layout, req, s, variant.amplify, out)
+    result = None
+    if out.properties.get("carried"):
+        result = build_mod.build(layout, req)
+        if result.status is not Status.PASS:
+            _drop_carry(out, build_mod.first_errors(result))
+            req, result = replace(req, label=bare[0], commit=bare[1], patches=bare[2]), None
+    _build(layout, req, s, variant.amplify, out, result)
     return out
 
 
+def _drop_carry(out: Prepared, errors: str) -> None:
+    """The tree does not build with the suites' carry series on top (a series can change the
+    file a carry patches): their stages say so, and the tree is built without them, so that
+    the verdict is about the tree and the series."""
+    names = out.properties.pop("carried").split()
+    why = f"skipped: the tree does not build with it ({errors}); the suites run without it"
+    out.stages = [replace(st, status=Status.SKIP, message=why) if st.name == "apply" and st.case in names else st
+                  for st in out.stages]
+
+
 def _build(layout: config.Layout, req: build_mod.BuildRequest, s: config.Series | None, amplify: bool,
-           out: Prepared) -> None:
-    """The build stage; when it fails, what is to blame: the base tree, the carry patch,
-    or the first patch of the series that does not build (also as a property)."""
-    result = build_mod.build(layout, req)
+           out: Prepared, result: build_mod.BuildResult | None = None) -> None:
+    """The build stage (its result, if already built); when it fails, what is to blame: the
+    base tree, the carry patch, or the first patch of the series that does not build (also
+    as a property)."""
+    result = result or build_mod.build(layout, req)
     out.build = result
     out.properties.update(commit=req.commit, config_hash=result.config_hash,
                           toolchain=result.info.get("key", {}).get("toolchain", {}).get("cc", ""))

@@ -397,7 +397,7 @@ def _compare(outcome: ArchOutcome, a: results.SuiteResult, b: results.SuiteResul
     base_runs, patched_runs = scope_metrics(a), scope_metrics(b)
     outcome.comparison = compare.compare(base_runs, patched_runs, req.max_regression, seedclaims.published(claims),
                                          req.ab_target)
-    seed_latency = latency_mod.published(claims, req.ab_target)
+    seed_latency = latency_mod.published(claims)
     outcome.latency = latency_mod.compare(base_runs, patched_runs, seed_latency, req.ab_target)
     outcome.latency_unmeasured = latency_mod.unmeasured(seed_latency) if outcome.latency else []
     accel = a.properties.get("accelerator", "tcg").split()[0]

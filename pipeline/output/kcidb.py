@@ -91,8 +91,10 @@ def _build(view: RunView, arch: ArchRun, side: Side) -> dict | None:
     out = {"id": _id(view, "build", side.name), "origin": ORIGIN, "checkout_id": _checkout_of(view, side),
            "architecture": arch.arch, "config_name": side.prop("flavor") or "unknown",
            "status": STATUS[build.status], "duration": float(build.duration),
-           "comment": f"{arch.arch} {side.prop('flavor')} kernel of {side.variant}",
-           "misc": {k: side.prop(k) for k in ("commit", "config_hash", "topology") if side.prop(k)}}
+           "comment": f"{arch.arch} {side.prop('flavor')} kernel of {side.variant}"
+                      + (f", with wqci's carry patch {side.prop('carried')} on top (its commit is misc.commit)"
+                         if side.prop("carried") else ""),
+           "misc": {k: side.prop(k) for k in ("commit", "config_hash", "topology", "carried") if side.prop(k)}}
     if side.prop("toolchain"):
         out["compiler"] = side.prop("toolchain")
     if build.status != "pass" and build.message:

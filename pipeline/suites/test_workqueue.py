@@ -32,8 +32,8 @@ def parse(run: SuiteRun) -> list[Case]:
 
 
 def parse_one(mod: ModuleRun) -> list[Case]:
-    # the load's own case (named by its variant when it ran one scope: scope=cpu), then the scopes'
-    top = partial(mod.case, NAME, variant=mod.variant)
+    # the load's own case (test_workqueue, or test_workqueue.cpu.load for a load with scope=cpu), then the scopes'
+    top = partial(mod.case, NAME, variant=mod.variant, case="load" if mod.variant else "")
     scope_case = partial(mod.case, NAME)
     wanted = tuple(s for s in SCOPES if s in mod.variant.split(",")) or SCOPES
     if mod.timed_out:

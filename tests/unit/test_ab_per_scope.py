@@ -92,10 +92,12 @@ def one_scope(scope: str, items: int, stat: str = "") -> ModuleRun:
 
 def test_a_one_scope_load_expects_only_its_scope():
     run = SuiteRun("test_workqueue", (one_scope("cpu", 1000), one_scope("numa", 900)))
-    loads = [c for c in test_workqueue.parse(run) if c.case == ""]
-    scopes = [c for c in test_workqueue.parse(run) if c.case]
-    assert [(c.name, c.status) for c in loads] == [("test_workqueue.cpu", Status.PASS),
-                                                    ("test_workqueue.numa", Status.PASS)]
+    cases = test_workqueue.parse(run)
+    assert len({c.name for c in cases}) == len(cases) == 4  # every JUnit name once
+    loads = [c for c in cases if c.case == "load"]
+    scopes = [c for c in cases if c.case != "load"]
+    assert [(c.name, c.status) for c in loads] == [("test_workqueue.cpu.load", Status.PASS),
+                                                    ("test_workqueue.numa.load", Status.PASS)]
     assert [(c.case, c.variant, c.metrics["items_per_sec"], c.duration) for c in scopes] == [
         ("cpu", "", 1000.0, 6.0), ("numa", "", 900.0, 6.0)]
     # the per-scope cases are what the throughput A/B reads, under the same names as a whole run's
@@ -132,7 +134,8 @@ def test_all_scopes_sum_each_runs_loads_before_dividing():
                              "contentions_per_acq": contentions / acq})
 
     cases = [load("cpu", 1, 100.0, 2.0, 10.0), load("numa", 1, 300.0, 1.0, 0.0),
-             load("cpu", 2, 200.0, 1.0, 20.0), load("numa", 2, 200.0, 3.0, 20.0)]
+             load("cpu", 2, 200.0, 1.0, 20.0), load("numa", 2, 200.0, 3.0, 20.0),
+             load("cpu", 3, 500.0, 9.0, 50.0)]  # run 3 hung after its first scope: no "all" value
     metrics = lockab.lock_metrics(cases)
     # run 1: (100*2 + 300*1) / 400 = 1.25 us, 10/400 contentions; run 2: (200 + 600) / 400 = 2.0, 40/400
     assert metrics[("all", "&pool->lock", "hold_us_per_acq")] == [1.25, 2.0]
@@ -155,9 +158,11 @@ def test_per_scope_rows_are_compared_and_corrected_together():
     assert rows["cpu"].p_holm >= rows["cpu"].p_value
     table = lockab.table_rows([rows["numa"]])
     assert table[0][:3] == ("numa", "&pool->lock", hold) and lockab.TABLE_HEADERS[0] == "scope"
-    # a results.json written before scopes existed still reads (scope "" shows as "all")
-    old = {k: v for k, v in rows["cpu"].to_dict().items() if k not in ("scope", "change_percent")}
-    assert lockab.table_rows([lockab.LockComparison(**old)])[0][0] == "all"
+    # a results.json written before scopes existed still reads (no scope: a whole load, "whole")
+    old = {k: v for k, v in rows["cpu"].to_dict().items() if k != "change_percent"}
+    assert lockab.table_rows([lockab.LockComparison(**old)])[0][0] == "cpu"
+    old.pop("scope", None)
+    assert lockab.table_rows([lockab.LockComparison(**{**old})])[0][0] == "whole"
 
 
 class Carrying(FakeBackend):

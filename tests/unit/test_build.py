@@ -473,3 +473,36 @@ def test_append_reaches_the_guests_kernel_command_line(fake, tmp_path):
     cfg = boot.BootConfig(cmdline=("console={console}", "loglevel=7"), timeouts={})
     assert boot.cmdline(cfg, arch, prepared.cmdline) == (
         f"console={arch.qemu.console} loglevel=7 kcsan.skip_watch=1000 kcsan.udelay_task=200")
+
+
+def test_a_carry_that_breaks_the_build_is_dropped_and_the_tree_built_without_it(fake, tmp_path):
+    """The suites' carry series applies but the tree does not compile with it: the carry's
+    stage is skipped with the compiler's error, and the verdict is the tree's own build."""
+    from pipeline.jobs import prepare
+    from pipeline.model.results import SuiteResult
+
+    layout, info = fake
+    demo_series(layout, info, [("kernel/workqueue.c", "int a;\n", "wq fine")])
+    # a carry series, as under patches/carry/, that does not compile here
+    git(info.repo, "checkout", "-q", "-b", "carry")
+    commit_change(info.repo, "lib/test_workqueue.c", "int c = ;\n", "bench: scope parameter")
+    carry_dir = layout.root / "patches" / "carry" / "bench"
+    git(info.repo, "format-patch", "-q", "-o", str(carry_dir), f"{info.commit}..carry")
+    git(info.repo, "checkout", "-q", "-")
+    (patch,) = carry_dir.glob("*.patch")
+    (carry_dir / "series.yaml").write_text("name: bench\ntitle: bench\nversion: 1\nbase: linux-7.2\nauthor: A\n"
+                                           f"date: 2026-01-01\npatches:\n  - {{file: {patch.name}, subject: s}}\n")
+    arch = config.load_arch(layout, "fake")
+    wanted = prepare.Variant(series="demo", tree_path=info.repo, flavor="debug", sandbox=False, ccache=False,
+                             carry=("bench",))
+    prepared = prepare.prepare(layout, wanted, arch, tmp_path / "logs")
+    assert prepared.ok and "carried" not in prepared.properties
+    suite = SuiteResult(name="fake/debug/t/demo")
+    for stage in prepared.stages:
+        suite.add_stage(stage)
+    assert [(c.name, c.status) for c in suite.cases] == [
+        ("tree", Status.PASS), ("apply.1", Status.PASS), ("apply.bench", Status.SKIP), ("build", Status.PASS)]
+    skipped = suite.cases[2].message
+    assert skipped.startswith("skipped: the tree does not build with it (lib/test_workqueue.c:1:9: error")
+    assert skipped.endswith("; the suites run without it")
+    assert prepared.build.request.commit == prepared.commits[-1][1]  # the series' head, not the carry's commit

@@ -19,7 +19,7 @@ CONTENDED = ("cache_shard", "cache", "numa", "system")
 
 
 def test_fastwake_claims_are_read_with_their_scopes():
-    claims = latency.published(config.load_series(LAYOUT, "fastwake-v1").claims, floor=0.03)
+    claims = latency.published(config.load_series(LAYOUT, "fastwake-v1").claims)
     assert [(c.percentile, c.before_ns, c.after_ns, c.scopes) for c in claims] == [
         ("p50", 2875.0, 2625.0, CONTENDED), ("p99", 5000.0, 4200.0, CONTENDED)]
     assert claims[0].change == pytest.approx(-8.696, abs=0.001)
@@ -27,11 +27,19 @@ def test_fastwake_claims_are_read_with_their_scopes():
         "p99 5000 -> 4200 ns (-16.0%): not measured, test_workqueue prints p50, p90 and p95"]
 
 
+def test_the_contended_scopes_are_the_claims_not_the_resolutions():
+    claims = config.load_series(LAYOUT, "fastwake-v1").claims
+    assert latency.contended_scopes(claims) == CONTENDED  # named by the "contended" claim, not "uncontended"
+    # without such a claim: the scopes with a published gain of 1% or more
+    plain = (config.Claim("cpu -0.4%, numa +10.5%, cache +1.0%", "items/s; suite test_workqueue"),)
+    assert latency.contended_scopes(plain) == ("numa", "cache")
+
+
 def test_a_claim_that_names_its_scopes_is_about_those_and_others_are_ignored():
     claims = (config.Claim("p50 3000 \u2192 2400 ns on numa", "latency; suite test_workqueue"),
               config.Claim("p50 100 -> 50 ns", "latency measured with fio"),  # not test_workqueue
               config.Claim("cache +8.0%", "items/s; suite test_workqueue"))  # not latency
-    (claim,) = latency.published(claims, floor=0.03)
+    (claim,) = latency.published(claims)
     assert (claim.percentile, claim.scopes, claim.change) == ("p50", ("numa",), pytest.approx(-20.0))
 
 
@@ -44,7 +52,7 @@ def runs(level: float, noise: float, n: int, seed: int) -> list[dict[str, float]
 def test_a_lower_p50_is_found_and_set_beside_the_seed():
     base = {s: runs(2875, 0.01, 5, 1) for s in ("cpu", *CONTENDED)}
     patched = {s: runs(2625, 0.01, 5, 2) for s in ("cpu", *CONTENDED)}
-    claims = latency.published(config.load_series(LAYOUT, "fastwake-v1").claims, floor=0.03)
+    claims = latency.published(config.load_series(LAYOUT, "fastwake-v1").claims)
     rows = {(r.scope, r.percentile): r for r in latency.compare(base, patched, claims, 0.03)}
     assert list(rows)[:2] == [("cpu", "p50"), ("cpu", "p95")]  # scope order, p50 then p95
     numa = rows[("numa", "p50")]
