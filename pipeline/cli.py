@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 from importlib import metadata
 import signal
@@ -1012,6 +1013,9 @@ def run_guarded(func: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         ui.error("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # the reader went away (`wqci triage log | head`): end quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except Exception as exc:  # a bug of wqci's, never a verdict: exit 2, the traceback with --debug

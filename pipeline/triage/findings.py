@@ -28,7 +28,8 @@ from pipeline.triage import logtext
 
 OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+")
 _NAME = r"[A-Za-z_.$][\w.$]*"
-_ADDRS = r"(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*)*"  # "[<ffffffff8123abcd>] " (old x86, arm64), "[c0000000] " (ppc)
+# "[<ffffffff8123abcd>] " (old x86, arm64), "[c0000000] " (ppc), "[<(ptrval)>] " (a hashed pointer)
+_ADDRS = r"(?:\[<?(?:0x)?(?:[0-9a-f]+|\(ptrval\))>?\]\s*)*"
 # " foo+0x12/0x34 [mod]", " ? foo+0x12/0x34", " [<ffffffff81234567>] foo+0x12/0x34", ppc "... (unreliable)"
 FRAME_RE = re.compile(rf"^\s*{_ADDRS}(?P<q>\? )?(?P<name>{_NAME})\+0x[0-9a-f]+/0x[0-9a-f]+(?P<unrel>.*\(unreliable\))?")
 # syzbot's symbolizer: " foo include/linux/x.h:12 [inline]"
@@ -37,7 +38,7 @@ INLINE_FRAME_RE = re.compile(rf"^\s*(?P<q>\? )?(?P<name>{_NAME}) \S+:\d+(?: \(di
 _LOC = r"(?:[^()]|\([^()]*\))*"
 DECODED_FRAME_RE = re.compile(rf"^\s*(?P<q>\? )?(?P<name>{_NAME}) \({_LOC}:[\d?]+{_LOC}\)(?!.*:\s*$)")
 # arm32: "[<c010f4a8>] (unwind_backtrace) from [<c010b8b4>] (show_stack+0x10/0x14)", newer "foo from bar+0x1/0x2"
-ARM_FRAME_RE = re.compile(rf"^\s*(?:\[<[0-9a-f]+>\] )?\(?(?P<name>{_NAME})(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)? from "
+ARM_FRAME_RE = re.compile(rf"^\s*(?:\[<[0-9a-f]+>\] )?\(?(?P<name>{_NAME})(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?\)? from "
                           rf"(?:\[<[0-9a-f]+>\] \(|{_NAME}\+0x)")
 WARN_AT_RE = re.compile(r"WARNING: (?:CPU: \d+ PID: \d+ at \S+:\d+ |\S+:\d+ at |at \S+:\d+ )([\w.$]+)")
 PC_RE = re.compile(r"^\s*(?:RIP: [0-9a-f]{4}:|pc : |PC is at |epc : |NIP:? +|IP: )(?:\[<[0-9a-f]+>\] )?"
@@ -103,7 +104,21 @@ NOISE_FRAMES = {
     "__lock_release", "lock_is_held_type", "__list_add_valid", "__list_del_entry_valid",
     "__refcount_add", "__refcount_inc", "refcount_inc", "__list_add", "list_add_tail", "list_add",
     "rt_spin_lock", "rtlock_slowlock_locked", "__mutex_unlock_slowpath", "mutex_unlock", "rcu_dump_cpu_stacks",
+    "mark_held_locks", "debug_check_no_locks_freed",
+    # how older and other kernels print and enter: arm32's unwinder, a sleeping task's switch, pre-5.8 x86
+    # interrupt entry, preemption points, the refcount helpers of 4.x
+    "unwind_backtrace", "__switch_to", "preempt_schedule", "preempt_schedule_notrace", "preempt_schedule_irq",
+    "el1_irq", "smp_apic_timer_interrupt", "apic_timer_interrupt", "irq_exit", "refcount_error_report",
+    "ex_handler_refcount", "refcount_inc_checked", "refcount_add_checked", "refcount_sub_and_test_checked",
+    "refcount_dec_and_test_checked", "refcount_inc_not_zero_checked", "refcount_add_not_zero_checked",
 }
+# the top-level directories of a kernel tree: where a source path in a report really starts
+SOURCE_TOP_RE = re.compile(r"(?:^|/)((?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|"
+                           r"net|rust|samples|security|sound|virt)/\S+)$")
+ADDRESS_RE = re.compile(r"(?:0x)?[0-9a-f]{6,16}")
+# lockdep's line for a lock: "ffff888012345678 (&pool->lock){-.-.}-{2:2}, at: foo+0x12/0x34"
+# (printk continuation can put ", at: ..." on a line of its own)
+LOCK_AT_RE = re.compile(rf"(?:\)\{{[^}}]*\}}(?:-\{{\d:\d\}})?|^\s*), at: (?:\[<[0-9a-f]+>\] )?(?P<name>{_NAME})(?:\+0x|$| )")
 NOISE_PREFIXES = ("atomic_", "raw_atomic_", "arch_atomic_", "__sanitizer", "__tsan", "__asan", "asm_", "__kcsan",
                   "kcsan_report", "_raw_spin_", "__raw_spin_", "instrument_", "__ubsan_handle", "mutex_lock",
                   "_raw_read_", "_raw_write_", "__pfx_")
@@ -113,7 +128,8 @@ PLACE_SKIP_RE = re.compile(
     r"^_*(?:refcount_|kref_|mutex_|rt_mutex_|down_|up_read|up_write|raw_spin_|spin_|read_lock|write_lock|"
     r"wake_up|might_|lockdep_|printk|vprintk|dev_(?:warn|err|info|notice|crit|alert|emerg|printk)|"
     r"mem(?:cpy|set|move|cmp|chr|dup)|str(?:n?cpy|scpy|lcpy|n?cmp|n?len|dup)|copy_(?:to|from)_user|"
-    r"k[mvz]?alloc|kcalloc|krealloc|kv?free|kmem_cache_|slab_|list_|rb_|debug_object|se_sys_|do_sys_|ksys_)")
+    r"k[mvz]?alloc|kcalloc|krealloc|kv?free|kmem_cache_|slab_|list_|rb_|debug_object|se_sys_|do_sys_|ksys_|"
+    r"arch_local_irq_|local_irq_|trace_hardirqs_|trace_preempt_|preempt_|ftrace_)")
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,7 @@ class Pattern:
     kind: str
     regex: re.Pattern
     title: str  # format with the regex's named groups: the title when the report names no place
-    place: str | None = None  # where the place comes from: "pc", "warn", "frames"
+    place: str | None = None  # where the place comes from: "pc", "warn", "at" (a lock's), "frames"
     named: str | None = None  # the title with {place}
 
 
@@ -138,10 +154,14 @@ _LOCKDEP_HEAD = r"^(?:(?:WARNING|BUG|INFO): |\[ INFO: )"
 PATTERNS: tuple[Pattern, ...] = (
     _p("kcsan", r"^BUG: KCSAN: (?P<what>.+)$", "KCSAN: {what}"),
     _p("kasan", r"^BUG: KASAN: (?P<what>[\w-]+) in (?P<func>\S+)", "KASAN: {what} in {func}"),
+    _p("ubsan", r"^UBSAN: Undefined behaviour in (?P<file>[^:\s]+)", "UBSAN: undefined behaviour in {file}"),  # < 5.9
     _p("ubsan", r"^UBSAN: (?P<what>[\w-]+) in (?P<file>[^:\s]+)", "UBSAN: {what} in {file}"),
     _p("lockdep", _LOCKDEP_HEAD + rf"(?P<what>{_DEADLOCK})", "{what}", "frames", "possible deadlock in {place}"),
-    _p("lockdep", _LOCKDEP_HEAD + r"(?P<what>inconsistent lock state|suspicious RCU usage|bad unlock balance|"
-       r"held lock freed|lock held when returning to user space|lock held at task exit time|"
+    # named by where the lock in question was taken ("..., at: foo+0x1/0x2"), as syzbot does
+    _p("lockdep", _LOCKDEP_HEAD + r"(?P<what>inconsistent lock state|held lock freed)(?P<rest>!?\.?)", "{what}{rest}",
+       "at", "{what} in {place}"),
+    _p("lockdep", _LOCKDEP_HEAD + r"(?P<what>suspicious RCU usage|bad unlock balance|"
+       r"lock held when returning to user space|lock held at task exit time|"
        r"trying to register non-static key)(?P<rest>(?: detected)?!?\.?)", "{what}{rest}", "frames",
        "{what} in {place}"),
     _p("lockdep", r"^WARNING: (?P<what>Nested lock was not taken)", "{what}", "frames",
@@ -159,7 +179,8 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("hung_task", r"^INFO: task (?P<comm>.+?):\d+ blocked (?:in I/O wait )?for more than \d+ seconds", "task hung",
        "frames", "task hung in {place}"),
     _p("atomic_sleep", r"^BUG: (?P<what>sleeping function called from invalid context|scheduling while atomic"
-       r"|workqueue leaked atomic, lock or RCU|using \w+\(\) in preemptible)", "{what}", "frames", "{what} in {place}"),
+       r"|workqueue leaked atomic, lock or RCU|workqueue leaked lock or atomic|using \w+\(\) in preemptible)", "{what}",
+       "frames", "{what} in {place}"),
     _p("list_corruption", r"^(?P<what>list_(?:add|del)(?: double add| corruption))", "{what}", "frames",
        "{what} in {place}"),
     _p("refcount", r"^refcount_t: (?P<what>[^;.]+)", "refcount bug", "frames", "refcount bug in {place}"),
@@ -212,7 +233,7 @@ CONTEXT_RE = re.compile(
     r".* (?:Not tainted|Tainted: ).*$|[0-9a-f]{8,16} \(.*\)\{.*, at:|.* is trying to (?:acquire|release) lock)")
 # A panic caused by the report just before it belongs to that report.
 CONSEQUENTIAL_PANIC_RE = re.compile(r"Fatal exception|panic_on_warn|kasan\.fault|softlockup|hung_task|"
-                                    r"Hard LOCKUP|RCU Stall|Oops", re.I)
+                                    r"Hard LOCKUP|RCU Stall|Oops|Attempted to kill (?:the idle task|init)", re.I)
 OOPS_LINE_RE = re.compile(r"^(?:Internal error: )?Oops")
 _NOT_PRINTING_MODULES = frozenset(k for p in PATTERNS for k in [p.kind]) - {
     "lockdep", "kcsan", "kasan", "atomic_sleep", "hung_task", "wq_lockup"}
@@ -393,9 +414,17 @@ def place_of(pattern: Pattern, body: Sequence[str], frames: Sequence[Frame]) -> 
                 name = clean_frame(m.group("name"))
                 if pattern.kind in LOCKUP_KINDS or not is_noise(name):
                     return name
+    if pattern.place == "at":
+        for line, after in zip(body, [*body[1:], ""]):
+            if line.endswith(", at:"):  # a mail client wrapped the lock's line
+                line = f"{line} {after.strip()}"
+            # where a lock was taken: never how the report was printed, but maybe a lock helper
+            if (m := LOCK_AT_RE.search(line)) and not PLACE_SKIP_RE.match(name := clean_frame(m.group("name"))):
+                return name
     if pattern.place == "warn":
         for line in body:
-            if (m := WARN_AT_RE.search(line)) and not is_noise(name := clean_frame(m.group(1))):
+            name = clean_frame(m.group(1)) if (m := WARN_AT_RE.search(line)) else ""
+            if name and not ADDRESS_RE.fullmatch(name) and not is_noise(name):  # no kallsyms: an address
                 return name
     return next((f.name for f in frames if not f.inline and not PLACE_SKIP_RE.match(f.name)), None)
 
@@ -406,13 +435,24 @@ def make_title(pattern: Pattern, m: re.Match, body: Sequence[str], frames: Seque
     if func and is_noise(func) and frames:
         # "KASAN: ... in instrument_atomic_read_write": name the caller instead
         groups["func"] = frames[0].name
+    if groups.get("file"):
+        groups["file"] = source_path(groups["file"])
     place = place_of(pattern, body, frames) if pattern.place else None
+    if not place and pattern.kind == "warn" and groups.get("file"):
+        place = groups["file"]  # a kernel without kallsyms names no function, only the file
     # A report with no reliable frame (x86 guess unwinder: every frame "? func") keeps its headline's title.
     title = pattern.named.format(place=place, **groups) if place and pattern.named else pattern.title.format(**groups)
     title = OFFSET_RE.sub("", title)
     if pattern.kind == "kcsan":
         title = kcsan_title(title)
     return normalize(title)
+
+
+def source_path(path: str) -> str:
+    """A source path as the tree names it: "../drivers/x.c" and "/build/linux-6.1/fs/x.c"
+    (an out-of-tree or distribution build) become "drivers/x.c" and "fs/x.c"."""
+    m = SOURCE_TOP_RE.search(path)
+    return m.group(1) if m else path
 
 
 def kcsan_title(title: str) -> str:

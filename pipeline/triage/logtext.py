@@ -26,9 +26,11 @@ import zlib
 from pipeline.model.errors import UsageError
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# "> ", ">> ", "> > ": a mail quote. Not ">ffff8880...": KASAN marks the bad shadow row that way.
-QUOTE_RE = re.compile(r"^(?:>(?:[ \t]|(?=[>\[])|$))+")
-_DATE = (r"(?:[^\W\d_]{3,5}\.? +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"       # Aug 23 19:30:27[.123456]
+# "> ", ">> ", "> > ", " > " (a quote some clients indent), "| " (a forum's or a
+# mail client's bar): a quote. Not ">ffff8880...": KASAN marks the bad shadow row that way.
+QUOTE_RE = re.compile(r"^(?:[ \t]{0,3}(?:>(?:[ \t]|(?=[>\[])|$)|\|(?:[ \t]|$)))+")
+_DATE = (r"(?:[^\W\d_]{3} [^\W\d_]{3} +\d{1,2} \d\d:\d\d:\d\d \d{4}"          # Fri Nov 27 12:23:48 2020 (logread)
+         r"|[^\W\d_]{3,5}\.? +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"       # Aug 23 19:30:27[.123456]
          r"|(?:\w{3} )?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?"    # [Sat ]2025-08-23T19:30:27[.123]
          r"(?:Z|[+-]\d\d:?\d\d| [A-Z]{2,5})?"                           # +0200, +02:00, CEST
          r"|\d{9,}\.\d+)")                                              # short-unix
@@ -44,16 +46,24 @@ DMESG_ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.,]\d+(?:Z|[+-]\d\d:
 DMESG_RELTIME_RE = re.compile(r"^\[(?:\w{3}\d{1,2} \d\d:\d\d|\s*\+\s*\d+\.\d+)\] ?")  # dmesg -e
 DMESG_DELTA_RE = re.compile(r"^(?P<ts>\[\s*\d+\.\d+) <\s*\d+\.\d+>\]")             # dmesg -d
 LEVEL_RE = re.compile(r"^<\d{1,3}>(?=\S)")                                           # dmesg -r
+# a /dev/kmsg record: "level,seq,usec,flags[,caller=T12];message" (`cat /dev/kmsg`)
+KMSG_RE = re.compile(r"^\d{1,3},\d+,(?P<usec>\d+),[-+c](?:,caller=(?P<caller>[TC]\d+))?[^;]*;")
+# ... or such a record as the message of a syslog line without a tag: "May 25 07:29:42 host 0,16627,...;BUG: ..."
+SYSLOG_KMSG_RE = re.compile(r"^" + _DATE + r"(?: [^\s:]+)? (?=\d{1,3},\d+,\d+,[-+c][,;])")
 BARE_TAG_RE = re.compile(r"^kernel: ?")
 # Any of the above: one test for the common case, a line with none of them.
 OUTER_HINT_RE = re.compile("|".join(re.sub(r"\(\?P<\w+>", "(?:", rx.pattern) for rx in (
     SYSLOG_RE, MONOTONIC_RE, DMESG_X_RE, DMESG_T_RE, DMESG_ISO_RE, DMESG_RELTIME_RE, DMESG_DELTA_RE, LEVEL_RE,
-    BARE_TAG_RE)))
+    BARE_TAG_RE, KMSG_RE, SYSLOG_KMSG_RE)))
 # The kernel's own prefix, kept by normalise(): "[   12.345678]", then with CONFIG_PRINTK_CALLER
 # "[  T123]" or "[  C1]" (glued to the time, or after a space once decode_stacktrace.sh re-spaced it).
-KERNEL_PREFIX_RE = re.compile(r"^(?:\s*(?:<\d{1,3}>)?\[\s*\d+\.\d+\] ?)?(?:\[\s*(?P<caller>[TC]\d+)\] ?)?")
-# A serial console line where the kernel printed after a shell prompt: "root@host:~# [ 12.3] ..."
-PROMPT_RE = re.compile(r"^\S*[#$] (?=\[\s*\d+\.\d+\] )")
+# Some vendor kernels print the CPU after the time: "[    7.915169@0]".
+KERNEL_PREFIX_RE = re.compile(r"^(?:\s*(?:<\d{1,3}>)?\[\s*\d+\.\d+(?:@\d+)?\] ?)?(?:\[\s*(?P<caller>[TC]\d+)\] ?)?")
+# A serial console line where the kernel printed after a prompt: "root@host:~# [ 12.3] ...",
+# "host login: [ 12.3] ..."
+PROMPT_RE = re.compile(r"^(?:\S*[#$]|\S+ login:) (?=\[\s*\d+\.\d+\] )")
+# a kernel console line as another program logged it (a VMM's journal of its guest's serial port)
+CONSOLE_LINE_RE = re.compile(r"^(?:\S*[#$] |\S+ login: )?\[\s*\d+\.\d+\] ")
 # Lines that show an indented block is a pasted log rather than a log's own indentation.
 ANCHOR_RE = re.compile(r"\[\s*\d+\.\d+\]|(?:BUG|WARNING|INFO|UBSAN|Oops|Kernel panic|Call Trace|Call trace|"
                        r"Hardware name|Modules linked in|stack backtrace|watchdog|rcu|RIP|CPU: \d)\b|-+\[ cut here")
@@ -93,10 +103,15 @@ def _strip_outer(line: str) -> str:
     if not OUTER_HINT_RE.match(rest):
         return line  # a console line as the kernel printed it: the common case
     for _ in range(3):  # a prefix can carry another: syslog before "kern  :warn  : ", "<4>" before a time
-        if m := SYSLOG_RE.match(rest):
-            if m.group("tag") != "kernel":
+        if m := SYSLOG_KMSG_RE.match(rest):
+            rest = rest[m.end():]
+        elif m := SYSLOG_RE.match(rest):
+            if m.group("tag") != "kernel" and not CONSOLE_LINE_RE.match(rest[m.end():]):
                 return ""  # another program's line in a syslog or journal excerpt
             rest = rest[m.end():]
+        elif m := KMSG_RE.match(rest):
+            caller = f"[{m.group('caller'):>6}]" if m.group("caller") else ""
+            rest = f"[{int(m.group('usec')) / 1e6:12.6f}]{caller} " + rest[m.end():]
         elif m := MONOTONIC_RE.match(rest):
             rest = m.group("ts") + " " + rest[m.end():]
         elif m := DMESG_DELTA_RE.match(rest):

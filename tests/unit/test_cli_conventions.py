@@ -90,3 +90,18 @@ def test_help_says_flavour_shows_defaults_and_an_example():
     assert "Parallel jobs of make (make -j). [default: (one per CPU)]" in build
     assert "[default: (the default of configs/flavors.yaml)]" in build
     assert "Example: wqci build --series fastwake-v1 -a all -j 8 -K CONFIG_DEBUG_ATOMIC_SLEEP=y" in build
+
+
+def test_a_reader_that_goes_away_ends_wqci_quietly():
+    """`wqci triage log | head -1`: no "internal error" once head has what it wanted."""
+    import subprocess
+    import sys
+
+    from tests.conftest import DATA
+
+    child = subprocess.Popen([sys.executable, "-m", "pipeline", "triage", str(DATA / "splats" / "interleaved.log")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=DATA.parents[1])
+    child.stdout.close()  # before wqci has printed anything
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141, err
+    assert err == ""

@@ -99,7 +99,8 @@ def test_lockdep_titles_name_a_place(name, title):
     ("WARNING: possible irq lock inversion dependency detected", "possible deadlock in nbd_config_put"),
     ("WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected", "possible deadlock in nbd_config_put"),
     ("[ INFO: possible circular locking dependency detected ]", "possible deadlock in nbd_config_put"),
-    ("WARNING: held lock freed!", "held lock freed in nbd_config_put"),
+    # named by the first lock's "at:" that is not a lock helper (refcount_dec_and_mutex_lock)
+    ("WARNING: held lock freed!", "held lock freed in process_one_work"),
     ("BUG: bad unlock balance detected!", "bad unlock balance in nbd_config_put"),
 ])
 def test_other_lockdep_headlines(headline, title):
