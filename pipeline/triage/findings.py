@@ -116,6 +116,7 @@ NOISE_FRAMES = {
 SOURCE_TOP_RE = re.compile(r"(?:^|/)((?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|"
                            r"net|rust|samples|security|sound|virt)/\S+)$")
 ADDRESS_RE = re.compile(r"(?:0x)?[0-9a-f]{6,16}")
+LIST_WHAT_RE = re.compile(r"^(list_(?:add|del)(?: double add| corruption))")
 # lockdep's line for a lock: "ffff888012345678 (&pool->lock){-.-.}-{2:2}, at: foo+0x12/0x34"
 # (printk continuation can put ", at: ..." on a line of its own)
 LOCK_AT_RE = re.compile(rf"(?:\)\{{[^}}]*\}}(?:-\{{\d:\d\}})?|^\s*), at: (?:\[<[0-9a-f]+>\] )?(?P<name>{_NAME})(?:\+0x|$| )")
@@ -183,6 +184,10 @@ PATTERNS: tuple[Pattern, ...] = (
        "frames", "{what} in {place}"),
     _p("list_corruption", r"^(?P<what>list_(?:add|del)(?: double add| corruption))", "{what}", "frames",
        "{what} in {place}"),
+    # before 5.x, CONFIG_DEBUG_LIST warned first and said what after: "WARNING: ... at lib/list_debug.c:62
+    # func+0x.." then "list_del corruption. ..."
+    _p("list_corruption", r"^WARNING: (?:CPU: \d+ PID: \d+ at )?\S*lib/list_debug\.c:\d+", "list corruption", "warn",
+       "list corruption in {place}"),
     _p("refcount", r"^refcount_t: (?P<what>[^;.]+)", "refcount bug", "frames", "refcount bug in {place}"),
     _p("refcount", r"^WARNING: (?:CPU: \d+ PID: \d+ at )?lib/refcount\.c:\d+", "refcount bug", "frames",
        "refcount bug in {place}"),
@@ -440,6 +445,9 @@ def make_title(pattern: Pattern, m: re.Match, body: Sequence[str], frames: Seque
     place = place_of(pattern, body, frames) if pattern.place else None
     if not place and pattern.kind == "warn" and groups.get("file"):
         place = groups["file"]  # a kernel without kallsyms names no function, only the file
+    if pattern.kind == "list_corruption" and "what" not in groups:  # the older WARNING first: what it was follows
+        what = next((m.group(1) for ln in body[:6] if (m := LIST_WHAT_RE.match(ln))), None)
+        pattern = replace(pattern, named=f"{what} in {{place}}", title=what) if what else pattern
     # A report with no reliable frame (x86 guess unwinder: every frame "? func") keeps its headline's title.
     title = pattern.named.format(place=place, **groups) if place and pattern.named else pattern.title.format(**groups)
     title = OFFSET_RE.sub("", title)
@@ -673,8 +681,11 @@ def _continues(r: _Report, pattern: Pattern, line: Line, lines: Sequence[Line]) 
     if r.phase != "head":
         return False
     if n <= 6 and ((r.kind == "refcount" and pattern.kind == "refcount")
-                   or (r.kind == "list_corruption" and "list_debug.c" in line.text)):
-        return True  # "refcount_t: ..." then its WARNING, "list_add corruption" then "kernel BUG at lib/list_debug.c"
+                   or (r.kind == "list_corruption" and ("list_debug.c" in line.text
+                                                        or pattern.kind == "list_corruption"))):
+        # "refcount_t: ..." then its WARNING, "list_add corruption" then "kernel BUG at lib/list_debug.c",
+        # and the older WARNING at lib/list_debug.c then "list_del corruption"
+        return True
     return bool(OOPS_LINE_RE.match(line.text)) and r.kind in ("oops", "bug", "list_corruption") and n <= 25
 
 
