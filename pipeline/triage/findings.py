@@ -189,6 +189,10 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("list_corruption", r"^WARNING: (?:CPU: \d+ PID: \d+ at )?\S*lib/list_debug\.c:\d+", "list corruption", "warn",
        "list corruption in {place}"),
     _p("refcount", r"^refcount_t: (?P<what>[^;.]+)", "refcount bug", "frames", "refcount bug in {place}"),
+    # 4.x x86's fast refcount (no REFCOUNT_FULL) names the place itself, then warns from kernel/panic.c
+    _p("refcount", r"^refcount_t (?:overflow|hit zero|saturated) at (?P<func>[\w.$]+)", "refcount bug in {func}"),
+    _p("refcount", r"^WARNING: (?:CPU: \d+ PID: \d+ at )?kernel/panic\.c:\d+ refcount_error_report", "refcount bug",
+       "frames", "refcount bug in {place}"),
     _p("refcount", r"^WARNING: (?:CPU: \d+ PID: \d+ at )?lib/refcount\.c:\d+", "refcount bug", "frames",
        "refcount bug in {place}"),
     _p("oops", r"^BUG: (?P<what>unable to handle page fault|kernel NULL pointer dereference|unable to handle "
