@@ -121,38 +121,25 @@ def test_reproduce_sh_quotes_what_the_shell_would_split(tmp_path):
     assert calls[1][:6] == ["test", "--range", "v7.2..wq-fast", "--arch", "x86_64", "--flavor"]
 
 
-def test_reproduce_sh_passes_the_kconfig_options_the_kernels_were_built_with(tmp_path):
-    added = 'CONFIG_DEBUG_ATOMIC_SLEEP=y \'CONFIG_CMDLINE="a b"\''  # as prepare records them (shlex.join)
-
+@pytest.mark.parametrize(("prop", "recorded", "option", "values"), [
+    # the -K options the kernels were built with, as prepare records them (shlex.join)
+    ("kconfig_add", 'CONFIG_DEBUG_ATOMIC_SLEEP=y \'CONFIG_CMDLINE="a b"\'', "--kconfig-add",
+     ["CONFIG_DEBUG_ATOMIC_SLEEP=y", 'CONFIG_CMDLINE="a b"']),
+    # the kernel parameters the guests booted with (space-separated)
+    ("cmdline_append", "kcsan.udelay_task=400 nokaslr", "--append", ["kcsan.udelay_task=400", "nokaslr"]),
+], ids=["kconfig-add", "append"])
+def test_reproduce_sh_passes_what_the_kernels_were_built_and_booted_with(tmp_path, prop, recorded, option, values):
     def edit(data):
         for suite in data["suites"]:
-            suite["properties"]["kconfig_add"] = added
+            suite["properties"][prop] = recorded
 
     run_dir = written(tmp_path, "fail-new-finding", edit)
     _, calls = run_script(tmp_path, run_dir, SAME)
+    expected = [word for value in values for word in (option, value)]
     assert len(calls) == 4
-    for call in calls:
-        at = call.index("--kconfig-add")
-        assert call[at:at + 4] == ["--kconfig-add", "CONFIG_DEBUG_ATOMIC_SLEEP=y", "--kconfig-add", 'CONFIG_CMDLINE="a b"']
-    again = reproduce.run_command(rundir.read(run_dir))  # the whole `wqci run`
-    at = again.index("--kconfig-add")
-    assert again[at:at + 4] == ["--kconfig-add", "CONFIG_DEBUG_ATOMIC_SLEEP=y", "--kconfig-add", 'CONFIG_CMDLINE="a b"']
-
-
-def test_reproduce_sh_passes_the_kernel_parameters_the_guests_booted_with(tmp_path):
-    def edit(data):
-        for suite in data["suites"]:
-            suite["properties"]["cmdline_append"] = "kcsan.udelay_task=400 nokaslr"  # as prepare records them
-
-    run_dir = written(tmp_path, "fail-new-finding", edit)
-    _, calls = run_script(tmp_path, run_dir, SAME)
-    assert len(calls) == 4
-    for call in calls:
-        at = call.index("--append")
-        assert call[at:at + 4] == ["--append", "kcsan.udelay_task=400", "--append", "nokaslr"]
-    again = reproduce.run_command(rundir.read(run_dir))
-    at = again.index("--append")
-    assert again[at:at + 4] == ["--append", "kcsan.udelay_task=400", "--append", "nokaslr"]
+    for call in [*calls, reproduce.run_command(rundir.read(run_dir))]:  # each `wqci test`, then the whole `wqci run`
+        at = call.index(option)
+        assert call[at:at + len(expected)] == expected
 
 
 def test_an_older_results_json_runs_wqci_test_on_its_defaults_and_says_so(tmp_path):
