@@ -1030,6 +1030,9 @@ def run_guarded(func: Callable[[], None]) -> None:
 def main() -> None:
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so children are reaped.
     signal.signal(signal.SIGTERM, _terminate)
+    # SIGINT too, even when it came in ignored: a shell without job control starts `cmd &` so,
+    # and Python then leaves it ignored, so `kill -INT` (or a runner's stop) would be lost.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = app(standalone_mode=False)
     except click_exc.NoArgsIsHelpError as exc:  # a bare command that needs arguments: its help

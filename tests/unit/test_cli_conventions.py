@@ -105,3 +105,27 @@ def test_a_reader_that_goes_away_ends_wqci_quietly():
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 141, err
     assert err == ""
+
+
+def test_sigint_interrupts_even_when_it_came_in_ignored():
+    """`wqci ... &` from a script (no job control) inherits SIGINT ignored; kill -INT still stops it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import DATA
+
+    child = subprocess.Popen([sys.executable, "-m", "pipeline", "triage", "-"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=DATA.parents[1],
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until wqci has its handler (then it reads stdin, which never ends)
+        caught = next(ln for ln in open(f"/proc/{child.pid}/status") if ln.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.decode().strip() == "E: interrupted"
