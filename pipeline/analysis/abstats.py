@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Mapping, Sequence, TypeVar
+from typing import Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -172,11 +172,35 @@ class InformativeRow:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
 
 
-def fit_all(values: Mapping[K, tuple[Sequence[float], Sequence[float]]]) -> dict[K, tuple[LogRatio | None, float | None]]:
+def fit_all(values: Mapping[K, tuple[Sequence[float], Sequence[float]]],
+            family: Callable[[K], Hashable] = lambda key: None) -> dict[K, tuple[LogRatio | None, float | None]]:
     """key -> (baseline values, patched values) to key -> (LogRatio or None, Holm p or None):
     a fit where both sides have 2 runs or more and every value is positive (the log scale),
-    Holm over every fitted key."""
+    Holm within each family of keys (by default all of them are one)."""
     fits = {k: welch_log(a, b) if min(len(a), len(b)) >= 2 and min([*a, *b]) > 0 else None
             for k, (a, b) in values.items()}
-    adjusted = holm([f.p_value if f else None for f in fits.values()])
-    return {k: (fits[k], p) for k, p in zip(fits, adjusted)}
+    families: dict[Hashable, list[K]] = {}
+    for k in fits:
+        families.setdefault(family(k), []).append(k)
+    adjusted: dict[K, float | None] = {}
+    for keys in families.values():
+        adjusted.update(zip(keys, holm([fits[k].p_value if fits[k] else None for k in keys])))
+    return {k: (fits[k], adjusted[k]) for k in fits}
+
+
+def percent(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
+
+
+def reading(fit: LogRatio | None, p_holm: float | None, lower: str, higher: str) -> str:
+    """An informative row's reading: `lower`/`higher` when significant after Holm; else no
+    change, or, when the uncorrected interval excludes no change, that it did not survive
+    the correction."""
+    if p_holm is None or fit is None:
+        return "cannot tell: fewer than 2 runs a side"
+    if p_holm < ALPHA:
+        return lower if fit.ratio < 1 else higher
+    ci = f"95% CI {percent(fit.ci[0])} to {percent(fit.ci[1])}"
+    if fit.ci[1] < 1 or fit.ci[0] > 1:
+        return f"{lower if fit.ratio < 1 else higher}, but not after Holm's correction ({ci}, uncorrected)"
+    return f"no change detected ({ci})"

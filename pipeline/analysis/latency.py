@@ -94,14 +94,15 @@ def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapp
                 values[(scope, percentile)] = (a, b)
     seed = {(s, c.percentile): c.change for c in claims for s in c.scopes}
     rows = []
-    for (scope, percentile), (fit, p) in abstats.fit_all(values).items():
+    # Holm within each percentile, over the scopes
+    for (scope, percentile), (fit, p) in abstats.fit_all(values, family=lambda k: k[1]).items():
         a, b = values[scope, percentile]
         low, high = map(float, fit.ci) if fit else (None, None)
         claimed = seed.get((scope, percentile))
         rows.append(LatencyComparison(
             n_baseline=len(a), n_patched=len(b), baseline=abstats.geomean(a), patched=abstats.geomean(b),
             ratio=abstats.geomean(b) / abstats.geomean(a), ci_low=low, ci_high=high,
-            p_value=fit.p_value if fit else None, p_holm=p, statement=_statement(p, fit), scope=scope,
+            p_value=fit.p_value if fit else None, p_holm=p, statement=abstats.reading(fit, p, "lower", "higher"), scope=scope,
             percentile=percentile, seed_change=claimed, seed_verdict=None if claimed is None else
             seedclaims.verdict(claimed, low, high, float(fit.half_width) if fit else None, floor)))
     return rows
@@ -113,25 +114,13 @@ def unmeasured(claims: Sequence[LatencyClaim]) -> list[str]:
             for c in claims if c.percentile not in MEASURED]
 
 
-def _statement(p_holm: float | None, fit: abstats.LogRatio | None) -> str:
-    if p_holm is None or fit is None:
-        return "cannot tell: fewer than 2 runs a side"
-    if p_holm >= abstats.ALPHA:
-        return f"no change detected (95% CI {_pct(fit.ci[0])} to {_pct(fit.ci[1])})"
-    return "lower" if fit.ratio < 1 else "higher"
-
-
-def _pct(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
-
-
 TABLE_HEADERS = ("scope", "latency", "baseline ns", "patched ns", "change", "95% CI", "p (Holm)", "runs", "reading",
                  "seed", "vs seed")
 
 
 def table_rows(rows: Sequence[LatencyComparison]) -> list[tuple[str, ...]]:
     return [(r.scope, r.percentile, f"{r.baseline:.0f}", f"{r.patched:.0f}", f"{r.change:+.1f}%",
-             f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if r.ci_low is not None else "n/a",
+             f"[{abstats.percent(r.ci_low)}, {abstats.percent(r.ci_high)}]" if r.ci_low is not None else "n/a",
              f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a", f"{r.n_baseline}/{r.n_patched}", r.statement,
              f"{r.seed_change:+.1f}%" if r.seed_change is not None else "", r.seed_verdict or "")
             for r in rows]

@@ -79,7 +79,8 @@ def compare(baseline: Mapping[Key, Sequence[float]], patched: Mapping[Key, Seque
     run (a lock nobody waited for) has no log and is compared only when it is zero on
     both sides everywhere, as "none on either side"."""
     keys = [k for k in baseline if k in patched and baseline[k] and patched[k]]
-    fitted = abstats.fit_all({k: (baseline[k], patched[k]) for k in keys})
+    # Holm within each class and metric, over the scopes (and "all"): the question asked once per scope
+    fitted = abstats.fit_all({k: (baseline[k], patched[k]) for k in keys}, family=lambda k: k[1:])
     rows = []
     for (scope, name, metric), (fit, p) in fitted.items():
         a, b = list(baseline[scope, name, metric]), list(patched[scope, name, metric])
@@ -95,21 +96,22 @@ def compare(baseline: Mapping[Key, Sequence[float]], patched: Mapping[Key, Seque
         low, high = map(float, fit.ci) if fit else (None, None)
         rows.append(LockComparison(baseline=abstats.geomean(a), patched=abstats.geomean(b), ratio=ratio, ci_low=low,
                                    ci_high=high, p_value=fit.p_value if fit else None, p_holm=p,
-                                   statement=_statement(metric, ratio, p, fit), **where))
+                                   statement=_statement(metric, p, fit), **where))
     return rows
 
 
-def _statement(metric: str, ratio: float, p_holm: float | None, fit: abstats.LogRatio | None) -> str:
-    if p_holm is None or fit is None:
-        return "cannot tell: fewer than 2 runs a side"
-    if p_holm >= abstats.ALPHA:
-        return f"no change detected (95% CI {_pct(fit.ci[0])} to {_pct(fit.ci[1])})"
+def _statement(metric: str, p_holm: float | None, fit: abstats.LogRatio | None) -> str:
     lower = METRICS[metric]
-    return lower if ratio < 1 else lower.replace("shorter", "longer").replace("fewer", "more")
+    return abstats.reading(fit, p_holm, lower, lower.replace("shorter", "longer").replace("fewer", "more"))
 
 
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
+def summary(rows: Sequence[LockComparison]) -> list[LockComparison]:
+    """The rows a terminal shows: every class over all scopes, and scope by scope only for the
+    first class (the one the suite lists first: test_workqueue's `&pool->lock`), without the
+    locks nobody waited for or held on either side. The rest stay in results.json and the report."""
+    first = rows[0].lock_class if rows else ""
+    return [r for r in rows if (r.scope in (ALL, "") or r.lock_class == first)
+            and not r.statement.startswith("none on either side")]
 
 
 TABLE_HEADERS = ("scope", "lock class", "metric", "baseline", "patched", "change", "95% CI", "p (Holm)", "runs", "reading")
@@ -118,7 +120,7 @@ TABLE_HEADERS = ("scope", "lock class", "metric", "baseline", "patched", "change
 def table_rows(rows: Sequence[LockComparison]) -> list[tuple[str, ...]]:
     out = []
     for r in rows:
-        ci = f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if r.ci_low is not None else "n/a"
+        ci = f"[{abstats.percent(r.ci_low)}, {abstats.percent(r.ci_high)}]" if r.ci_low is not None else "n/a"
         p = f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a"
         out.append((r.scope or WHOLE, r.lock_class, r.metric, f"{r.baseline:.4g}", f"{r.patched:.4g}", f"{r.change:+.1f}%", ci, p,
                     f"{r.n_baseline}/{r.n_patched}", r.statement))

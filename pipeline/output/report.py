@@ -202,7 +202,7 @@ def lock_blocks(arch: ArchRun) -> list[Block]:
     per = "each scope's own module load" if any(r.scope for r in rows) else "whole test_workqueue runs"
     return [Heading(3, "A/B /proc/lock_stat"),
             Para(f"hold time and contentions per acquisition over {per}, baseline vs patched; "
-                 "Welch t on the logs, Holm over the rows; it informs, it never fails a run"),
+                 "Welch t on the logs, Holm over the scopes of each class and metric; it informs, it never fails a run"),
             doc.table(lockab.TABLE_HEADERS, lockab.table_rows(rows), cls="ab")]
 
 
@@ -215,7 +215,7 @@ def latency_blocks(arch: ArchRun) -> list[Block]:
     blocks: list[Block] = [
         Heading(3, "A/B enqueue latency"),
         Para("test_workqueue's queue_work() latency percentiles per scope, baseline vs patched; Welch t on the "
-             "logs, Holm over the rows; the seed's claimed change beside the scopes it is about; it informs, "
+             "logs, Holm over the scopes of each percentile; the seed's claimed change beside the scopes it is about; it informs, "
              "it never fails a run"),
         doc.table(latency.TABLE_HEADERS, latency.table_rows(rows), cls="ab")]
     unmeasured = arch.outcome.get("latency_unmeasured", [])

@@ -226,3 +226,45 @@ def test_prepare_skips_a_carry_that_does_not_apply_and_says_so(tmp_layout, small
     assert (stage.name, stage.case, stage.status) == ("apply", "scope", Status.SKIP)
     assert "does not apply" in stage.message and stage.message.endswith("; the suites run without it")
     assert "carried" not in out.properties
+
+
+def test_holm_corrects_each_class_and_metric_over_the_scopes_only():
+    hold, cont = "hold_us_per_acq", "contentions_per_acq"
+    base = {(s, "&pool->lock", hold): [10.0, 10.2, 9.9] for s in ("all", "cpu", "numa")}
+    patched = {(s, "&pool->lock", hold): [7.0, 7.3, 6.8] for s in ("all", "cpu", "numa")}
+    base[("all", "wq_pool_mutex", cont)] = [0.10, 0.11, 0.10]
+    patched[("all", "wq_pool_mutex", cont)] = [0.05, 0.06, 0.05]
+    rows = {(r.scope, r.lock_class): r for r in lockab.compare(base, patched)}
+    alone = rows[("all", "wq_pool_mutex")]
+    assert alone.p_holm == pytest.approx(alone.p_value)  # a family of one: nothing to correct for
+    # three scopes with the same data: the same raw p, each multiplied by 3 (not by 4: the other class is apart)
+    pool = [rows[(s, "&pool->lock")] for s in ("all", "cpu", "numa")]
+    p = pool[0].p_value
+    assert [r.p_value for r in pool] == [pytest.approx(p)] * 3
+    assert [r.p_holm for r in pool] == [pytest.approx(min(1.0, 3 * p))] * 3
+
+
+def test_a_change_that_does_not_survive_holm_says_so():
+    from pipeline.analysis import abstats
+
+    fit = abstats.welch_log([10.0, 10.5, 9.5], [7.0, 7.6, 6.5])
+    assert fit.ci[1] < 1
+    assert abstats.reading(fit, 0.2, "lower", "higher").startswith(
+        "lower, but not after Holm's correction (95% CI ")
+    assert abstats.reading(fit, 0.01, "lower", "higher") == "lower"
+    flat = abstats.welch_log([10.0, 10.5, 9.5], [10.2, 9.8, 10.1])
+    assert abstats.reading(flat, 0.9, "lower", "higher").startswith("no change detected (95% CI ")
+    assert abstats.reading(None, None, "lower", "higher") == "cannot tell: fewer than 2 runs a side"
+
+
+def test_the_terminal_shows_all_scopes_of_every_class_and_the_first_class_scope_by_scope():
+    hold = "hold_us_per_acq"
+    base, patched = {}, {}
+    for scope in ("all", "cpu", "numa"):
+        for name in ("&pool->lock", "&rq->__lock"):
+            base[(scope, name, hold)], patched[(scope, name, hold)] = [10.0, 10.2, 9.9], [7.0, 7.3, 6.8]
+        base[(scope, "wq_mayday_lock", hold)], patched[(scope, "wq_mayday_lock", hold)] = [0.0, 0.0], [0.0, 0.0]
+    rows = lockab.compare(base, patched)
+    shown = [(r.scope, r.lock_class) for r in lockab.summary(rows)]
+    assert shown == [("all", "&pool->lock"), ("all", "&rq->__lock"), ("cpu", "&pool->lock"), ("numa", "&pool->lock")]
+    assert len(rows) == 9  # everything else stays in results.json
