@@ -231,6 +231,7 @@ def test_job_measures_the_good_end_first_for_a_metric(tmp_layout, small_repo, tm
 
 
 def test_suites_for_each_predicate(tmp_layout):
+    (tmp_layout.root / "patches" / "carry").symlink_to(ROOT / "patches" / "carry")  # suites.yaml names one
     build = bisect_steps.suites_for(tmp_layout, BUILD, ["test_workqueue"], None)
     assert build == ()  # a build predicate boots nothing, whatever --suite says
     suite = bisect_steps.suites_for(tmp_layout, bisect.Predicate("suite", suite="locktorture"), None, None)
