@@ -45,6 +45,10 @@ class Layout:
     def guest(self) -> Path:
         return self.root / "guest"
 
+    def carry_series(self, name: str) -> Path:
+        """wqci's own carry series `name` (patches/carry/<name>/series.yaml; never WQCI_PATCHES')."""
+        return self.root / "patches" / "carry" / name / "series.yaml"
+
 
 def default_cache() -> Path:
     env = os.environ.get("WQCI_CACHE")
@@ -502,7 +506,7 @@ def load_amplify(layout: Layout) -> Amplify:
     f = Fields(load_yaml(path), path)
     f.check_keys({"carry", "fragment", "cmdline"})
     carry = f.str("carry")
-    series_file = layout.root / "patches" / "carry" / carry / "series.yaml"
+    series_file = layout.carry_series(carry)
     if not series_file.is_file():
         raise ConfigError(path=path, detail=f"field 'carry': no {series_file.relative_to(layout.root)}")
     fragment = f.str("fragment")

@@ -171,6 +171,13 @@ class InformativeRow:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"change_percent": round(self.change, 2)}
 
+    def cells(self) -> tuple[str, ...]:
+        """Its table cells after what it is about: change, 95% CI, p (Holm), runs, reading."""
+        return (f"{self.change:+.1f}%",
+                f"[{percent(self.ci_low)}, {percent(self.ci_high)}]" if self.ci_low is not None else "n/a",
+                f"{self.p_holm:.3g}" if self.p_holm is not None else "n/a", f"{self.n_baseline}/{self.n_patched}",
+                self.statement)
+
 
 def fit_all(values: Mapping[K, tuple[Sequence[float], Sequence[float]]],
             family: Callable[[K], Hashable] = lambda key: None) -> dict[K, tuple[LogRatio | None, float | None]]:
@@ -186,6 +193,15 @@ def fit_all(values: Mapping[K, tuple[Sequence[float], Sequence[float]]],
     for keys in families.values():
         adjusted.update(zip(keys, holm([fits[k].p_value if fits[k] else None for k in keys])))
     return {k: (fits[k], adjusted[k]) for k in fits}
+
+
+def row_fields(baseline: Sequence[float], patched: Sequence[float], fit: LogRatio | None,
+               p_holm: float | None) -> dict:
+    """An InformativeRow's figures from both sides' values and their fit (all but the reading)."""
+    a, b = geomean(baseline), geomean(patched)
+    low, high = map(float, fit.ci) if fit else (None, None)
+    return dict(n_baseline=len(baseline), n_patched=len(patched), baseline=a, patched=b, ratio=b / a, ci_low=low,
+                ci_high=high, p_value=fit.p_value if fit else None, p_holm=p_holm)
 
 
 def percent(ratio: float | None) -> str:

@@ -12,7 +12,7 @@ the claim is about ("the contended scopes": those the series' throughput claim c
 contended).
 
 The statistics are the throughput A/B's (abstats.py: Welch's t on the logs, Holm
-over every row). Latency informs; it never fails a run.
+within each percentile over the scopes). Latency informs; it never fails a run.
 """
 
 from __future__ import annotations
@@ -96,15 +96,12 @@ def compare(baseline: Mapping[str, Sequence[Mapping[str, float]]], patched: Mapp
     rows = []
     # Holm within each percentile, over the scopes
     for (scope, percentile), (fit, p) in abstats.fit_all(values, family=lambda k: k[1]).items():
-        a, b = values[scope, percentile]
-        low, high = map(float, fit.ci) if fit else (None, None)
+        fields = abstats.row_fields(*values[scope, percentile], fit, p)
         claimed = seed.get((scope, percentile))
         rows.append(LatencyComparison(
-            n_baseline=len(a), n_patched=len(b), baseline=abstats.geomean(a), patched=abstats.geomean(b),
-            ratio=abstats.geomean(b) / abstats.geomean(a), ci_low=low, ci_high=high,
-            p_value=fit.p_value if fit else None, p_holm=p, statement=abstats.reading(fit, p, "lower", "higher"), scope=scope,
-            percentile=percentile, seed_change=claimed, seed_verdict=None if claimed is None else
-            seedclaims.verdict(claimed, low, high, float(fit.half_width) if fit else None, floor)))
+            **fields, statement=abstats.reading(fit, p, "lower", "higher"), scope=scope, percentile=percentile,
+            seed_change=claimed, seed_verdict=None if claimed is None else seedclaims.verdict(
+                claimed, fields["ci_low"], fields["ci_high"], float(fit.half_width) if fit else None, floor)))
     return rows
 
 
@@ -119,8 +116,6 @@ TABLE_HEADERS = ("scope", "latency", "baseline ns", "patched ns", "change", "95%
 
 
 def table_rows(rows: Sequence[LatencyComparison]) -> list[tuple[str, ...]]:
-    return [(r.scope, r.percentile, f"{r.baseline:.0f}", f"{r.patched:.0f}", f"{r.change:+.1f}%",
-             f"[{abstats.percent(r.ci_low)}, {abstats.percent(r.ci_high)}]" if r.ci_low is not None else "n/a",
-             f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a", f"{r.n_baseline}/{r.n_patched}", r.statement,
+    return [(r.scope, r.percentile, f"{r.baseline:.0f}", f"{r.patched:.0f}", *r.cells(),
              f"{r.seed_change:+.1f}%" if r.seed_change is not None else "", r.seed_verdict or "")
             for r in rows]

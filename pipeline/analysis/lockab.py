@@ -10,7 +10,7 @@ figures cover one load: one scope of test_workqueue where the A/B loads it once 
 scope (its ab_variants), else all six together (scope "", shown as "whole").
 
 The statistics are the throughput A/B's: Welch's t on the logs, with Holm's
-correction over every class and metric compared (analysis/abstats.py).
+correction within each class and metric over the scopes (analysis/abstats.py).
 """
 
 from __future__ import annotations
@@ -84,19 +84,15 @@ def compare(baseline: Mapping[Key, Sequence[float]], patched: Mapping[Key, Seque
     rows = []
     for (scope, name, metric), (fit, p) in fitted.items():
         a, b = list(baseline[scope, name, metric]), list(patched[scope, name, metric])
-        where = dict(lock_class=name, metric=metric, scope=scope, n_baseline=len(a), n_patched=len(b))
         if min(a + b) <= 0:
             statement = ("cannot tell: zero in some runs" if max(a + b) > 0 else
                          f"none on either side ({metric.split('_')[0]})")
-            rows.append(LockComparison(baseline=statistics.fmean(a), patched=statistics.fmean(b), ratio=1.0,
-                                       ci_low=None, ci_high=None, p_value=None, p_holm=None, statement=statement,
-                                       **where))
+            rows.append(LockComparison(n_baseline=len(a), n_patched=len(b), baseline=statistics.fmean(a),
+                                       patched=statistics.fmean(b), ratio=1.0, ci_low=None, ci_high=None, p_value=None,
+                                       p_holm=None, statement=statement, lock_class=name, metric=metric, scope=scope))
             continue
-        ratio = abstats.geomean(b) / abstats.geomean(a)
-        low, high = map(float, fit.ci) if fit else (None, None)
-        rows.append(LockComparison(baseline=abstats.geomean(a), patched=abstats.geomean(b), ratio=ratio, ci_low=low,
-                                   ci_high=high, p_value=fit.p_value if fit else None, p_holm=p,
-                                   statement=_statement(metric, p, fit), **where))
+        rows.append(LockComparison(**abstats.row_fields(a, b, fit, p), statement=_statement(metric, p, fit),
+                                   lock_class=name, metric=metric, scope=scope))
     return rows
 
 
@@ -118,10 +114,5 @@ TABLE_HEADERS = ("scope", "lock class", "metric", "baseline", "patched", "change
 
 
 def table_rows(rows: Sequence[LockComparison]) -> list[tuple[str, ...]]:
-    out = []
-    for r in rows:
-        ci = f"[{abstats.percent(r.ci_low)}, {abstats.percent(r.ci_high)}]" if r.ci_low is not None else "n/a"
-        p = f"{r.p_holm:.3g}" if r.p_holm is not None else "n/a"
-        out.append((r.scope or WHOLE, r.lock_class, r.metric, f"{r.baseline:.4g}", f"{r.patched:.4g}", f"{r.change:+.1f}%", ci, p,
-                    f"{r.n_baseline}/{r.n_patched}", r.statement))
-    return out
+    return [(r.scope or WHOLE, r.lock_class, r.metric, f"{r.baseline:.4g}", f"{r.patched:.4g}", *r.cells())
+            for r in rows]

@@ -226,7 +226,7 @@ def _carry_for_suites(layout: config.Layout, info: trees.TreeInfo, name: str, on
     skipped stage when it does not apply (a tree whose benchmark has changed): the suites then
     run without what it gives them, which is not the series' fault."""
     started = time.monotonic()
-    carry = config.load_series_file(layout.root / "patches" / "carry" / name / "series.yaml")
+    carry = config.load_series_file(layout.carry_series(name))
     log = log_dir / "apply.log"
     try:
         head = series_mod.commit_onto(info, carry, onto, log_path=log)

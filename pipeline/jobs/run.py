@@ -243,7 +243,7 @@ def run_arch(layout: config.Layout, backend: Backend, req: RunRequest, arch: con
     if req.perf_flavor:
         ab_base, ab_patched = _perf_ab(layout, backend, req, arch, run_result, progress, checkpoint,
                                        outcome.sampling)
-    _compare(outcome, ab_base, ab_patched, req, _seed(layout, req))
+    _compare(outcome, ab_base, ab_patched, req, _claims(layout, req))
     return outcome
 
 
@@ -384,7 +384,7 @@ def _sample(plan: sampling.Plan, pair: Callable[[int], None], sides: Sequence[Si
                 spent += last
 
 
-def _seed(layout: config.Layout, req: RunRequest) -> tuple[config.Claim, ...]:
+def _claims(layout: config.Layout, req: RunRequest) -> tuple[config.Claim, ...]:
     """The series' claims, where the seed's published numbers are (seedclaims.py, latency.py)."""
     try:
         return config.load_series(layout, req.series).claims

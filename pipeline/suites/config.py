@@ -169,7 +169,7 @@ def load_suites(layout: Layout) -> Suites:
         variants = tuple({str(k): _module_value(v) for k, v in v.data.items()}
                          for v in f.items("variants", [])) or ({},)
         ab_carry = f.str("ab_carry", "")
-        if ab_carry and not (layout.root / "patches" / "carry" / ab_carry / "series.yaml").is_file():
+        if ab_carry and not layout.carry_series(ab_carry).is_file():
             raise ConfigError(path=path, detail=f"field 'suites.{name}.ab_carry': no patches/carry/{ab_carry}/series.yaml")
         ab_variants = tuple({str(k): _module_value(v) for k, v in v.data.items()} for v in f.items("ab_variants", []))
         if ab_variants and not ab_carry:

@@ -61,9 +61,10 @@ OUTER_HINT_RE = re.compile("|".join(re.sub(r"\(\?P<\w+>", "(?:", rx.pattern) for
 KERNEL_PREFIX_RE = re.compile(r"^(?:\s*(?:<\d{1,3}>)?\[\s*\d+\.\d+(?:@\d+)?\] ?)?(?:\[\s*(?P<caller>[TC]\d+)\] ?)?")
 # A serial console line where the kernel printed after a prompt: "root@host:~# [ 12.3] ...",
 # "host login: [ 12.3] ..."
-PROMPT_RE = re.compile(r"^(?:\S*[#$]|\S+ login:) (?=\[\s*\d+\.\d+\] )")
+_PROMPT = r"(?:\S*[#$]|\S+ login:) "
+PROMPT_RE = re.compile(r"^" + _PROMPT + r"(?=\[\s*\d+\.\d+\] )")
 # a kernel console line as another program logged it (a VMM's journal of its guest's serial port)
-CONSOLE_LINE_RE = re.compile(r"^(?:\S*[#$] |\S+ login: )?\[\s*\d+\.\d+\] ")
+CONSOLE_LINE_RE = re.compile(r"^(?:" + _PROMPT + r")?\[\s*\d+\.\d+\] ")
 # Lines that show an indented block is a pasted log rather than a log's own indentation.
 ANCHOR_RE = re.compile(r"\[\s*\d+\.\d+\]|(?:BUG|WARNING|INFO|UBSAN|Oops|Kernel panic|Call Trace|Call trace|"
                        r"Hardware name|Modules linked in|stack backtrace|watchdog|rcu|RIP|CPU: \d)\b|-+\[ cut here")
